@@ -1,0 +1,290 @@
+"""The ``hwnas`` command line: list backends/devices/spaces, profile ops, build and inspect latency tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hwnas import __version__
+from hwnas.errors import HwnasError
+
+DEFAULT_PRESET = "small"
+
+
+def _workdir_option(f):
+    return click.option(
+        "--workdir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("HWNAS_WORKDIR", ".hwnas"),
+        show_default=".hwnas (or $HWNAS_WORKDIR)",
+        help="Where the measurement store (measurements.sqlite) and the exported op artifacts live.",
+    )(f)
+
+
+def _device_options(f):
+    f = click.option(
+        "--devices-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Extra device presets (TOML); also read from $HWNAS_DEVICES.",
+    )(f)
+    return click.option(
+        "--device", "device_name", required=True, help="Device preset to measure on (see `hwnas devices`)."
+    )(f)
+
+
+def _space_options(required: bool):
+    def decorate(f):
+        f = click.option(
+            "--preset",
+            default=DEFAULT_PRESET,
+            show_default=True,
+            help="Search-space preset: tiny (tests), small (CPU default), paper (192 px views).",
+        )(f)
+        return click.option(
+            "--space",
+            required=required,
+            help="Search space name (see `hwnas spaces`) or a path to a .toml declaration.",
+        )(f)
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hwnas")
+def cli() -> None:
+    """Hardware-aware NAS: measure every candidate op of a search space on a device, build its latency
+    lookup table, and search architectures against it.
+
+    \b
+    Typical use:
+      hwnas profile   --device cpu --space avatar --preset small
+      hwnas build-lut --device cpu --space avatar --preset small
+      hwnas lut show  lut/cpu/avatar-small.csv
+    """
+
+
+@cli.command()
+def backends() -> None:
+    """List measurement backends (built-in and plugins) and whether each can run here."""
+    from hwnas.backends import discover
+
+    click.echo(f"{'name':16s} {'format':7s} {'source':22s} status")
+    for name, entry in sorted(discover().items()):
+        fmt = entry.cls.artifact_format if entry.cls else "?"
+        if entry.cls is None:
+            status = f"broken: {entry.load_error}"
+        else:
+            try:
+                backend = entry.cls()
+                backend.check()
+                status = "available (" + ", ".join(f"{k} {v}" for k, v in backend.versions().items()) + ")"
+            except Exception as exc:  # availability is reported, never fatal
+                status = f"unavailable: {exc}"
+        click.echo(f"{name:16s} {fmt:7s} {entry.source:22s} {status}")
+
+
+@cli.command()
+@click.option(
+    "--devices-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Extra device presets (TOML); also read from $HWNAS_DEVICES.",
+)
+def devices(devices_file: Path | None) -> None:
+    """List device presets: built-in, from plugins, and from your devices file."""
+    from hwnas.devices import load_devices
+
+    for name, preset in sorted(load_devices(devices_file).items()):
+        options = ", ".join(f"{k}={v}" for k, v in preset.options.items())
+        click.echo(
+            f"{name:14s} backend {preset.backend:14s} [{preset.source}] {preset.description}"
+            + (f" ({options})" if options else "")
+        )
+
+
+@cli.command()
+@click.argument("space", required=False)
+@click.option("--preset", default=None, help="With SPACE: print the op keys of this preset.")
+def spaces(space: str | None, preset: str | None) -> None:
+    """List search spaces and their presets with unique-op counts; with SPACE --preset, print its op keys."""
+    from hwnas.searchspaces import discover, get_space
+
+    if space and preset:
+        for spec in get_space(space).preset(preset).enumerate_ops():
+            click.echo(spec.key)
+        return
+    for name in [space] if space else sorted(discover()):
+        s = get_space(name)
+        counts = ", ".join(f"{p} {len(s.preset(p).enumerate_ops())} ops" for p in s.presets)
+        click.echo(f"{s.name:10s} {s.description}\n{'':10s} presets: {counts}")
+
+
+@cli.command()
+@_device_options
+@_space_options(required=False)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Measure this whole model file instead of a search space's ops.",
+)
+@click.option("--retry-failed", is_flag=True, help="Measure again the ops recorded as failed.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
+@_workdir_option
+def profile(device_name, devices_file, space, preset, model, retry_failed, progress, workdir) -> None:
+    """Measure every unique op of a search space (or one whole --model) on a device.
+
+    Each result is written to the measurement store the moment it completes: a killed run resumes where it
+    stopped, with nothing lost and nothing measured twice. Failing ops are recorded with their reason and
+    the run goes on; noisy ops are re-measured; a reference op is re-measured periodically to detect drift.
+    """
+    from hwnas import backends as registry
+    from hwnas.artifacts import ArtifactCache
+    from hwnas.devices import get_device
+    from hwnas.profiler import Profiler, profile_model
+    from hwnas.searchspaces import get_preset
+    from hwnas.store import MeasurementStore
+
+    if (space is None) == (model is None):
+        raise HwnasError("give exactly one of --space (profile a search space's ops) or --model (one model file)")
+    device = get_device(device_name, devices_file)
+    backend = registry.create(device.backend, device.options)
+    if model is not None:
+        m = profile_model(backend, device, model)
+        click.echo(f"{model}: {m}")
+        return
+    specs = get_preset(space, preset).enumerate_ops()
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        profiler = Profiler(device, backend, store, ArtifactCache(workdir / "artifacts"))
+        report = profiler.run(specs, progress=progress, retry_failed=retry_failed)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command("build-lut")
+@_device_options
+@_space_options(required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Table path (.csv); default lut/<device>/<space>-<preset>.csv under --lut-dir.",
+)
+@click.option(
+    "--lut-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("HWNAS_LUT_DIR", "lut"),
+    show_default="lut (or $HWNAS_LUT_DIR)",
+)
+@_workdir_option
+def build_lut(device_name, devices_file, space, preset, out, lut_dir, workdir) -> None:
+    """Turn the measurement store into a latency lookup table (CSV + metadata JSON, parquet with pyarrow).
+
+    Refuses, naming them, when ops of the space are not measured yet.
+    """
+    from hwnas import backends as registry
+    from hwnas.devices import get_device
+    from hwnas.lut import build_table, default_table_path
+    from hwnas.searchspaces import get_preset
+    from hwnas.store import MeasurementStore
+
+    device = get_device(device_name, devices_file)
+    backend = registry.create(device.backend, device.options)
+    space_preset = get_preset(space, preset)
+    store_path = workdir / "measurements.sqlite"
+    if not store_path.is_file():
+        raise HwnasError(
+            f"no measurement store at {store_path}; run: hwnas profile --device {device.name} "
+            f"--space {space} --preset {preset}"
+        )
+    with MeasurementStore(store_path) as store:
+        table = build_table(store, device, backend, space_preset)
+    target = out or default_table_path(lut_dir, device.name, space_preset.space, preset)
+    for path in table.save(target):
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(table.frame)} ops, per-inference overhead {table.metadata['per_inference_overhead_ms']:.4f} ms")
+
+
+@cli.group()
+def lut() -> None:
+    """Inspect latency tables: summary, lookup of keys, diff of two tables."""
+
+
+@lut.command("show")
+@click.argument("table", type=click.Path(path_type=Path))
+def lut_show(table: Path) -> None:
+    """Summarise a table: device, op counts and latency ranges, overhead, drift."""
+    from hwnas.lut import LatencyTable
+
+    t = LatencyTable.load(table)
+    for line in t.summary():
+        click.echo(line)
+    if t.metadata.get("drift"):
+        click.echo(f"drift: {json.dumps(t.metadata['drift'])}")
+
+
+@lut.command("lookup")
+@click.argument("table", type=click.Path(path_type=Path))
+@click.argument("keys", nargs=-1, required=True)
+def lut_lookup(table: Path, keys: tuple[str, ...]) -> None:
+    """Print the row of each op KEY (e.g. fmbconv-k3-e4-s2-cin8-cout16-h40w40)."""
+    from hwnas.lut import LatencyTable
+    from hwnas.ops import OpSpec
+
+    t = LatencyTable.load(table)
+    canonical = [OpSpec.parse(k).key for k in keys]
+    t.require(canonical)
+    for key in canonical:
+        row = t.frame.loc[key]
+        click.echo(
+            f"{key}: median {row.median_ms:.4f} ms  IQR {row.iqr_ms:.4f} ms  n={row.n}"
+            f"{'  (noisy)' if row.noisy else ''}  MFLOPs {row.flops / 1e6:.3f}  params {row.params}"
+        )
+
+
+@lut.command("diff")
+@click.argument("table_a", type=click.Path(path_type=Path))
+@click.argument("table_b", type=click.Path(path_type=Path))
+@click.option("--top", default=10, show_default=True, help="How many of the most changed ops to list.")
+def lut_diff(table_a: Path, table_b: Path, top: int) -> None:
+    """Compare two tables key by key: shared/only-in counts, median ratio B/A, the most changed ops."""
+    from hwnas.lut import LatencyTable
+
+    d = LatencyTable.load(table_a).diff(LatencyTable.load(table_b))
+    both = d.dropna()
+    only_a = int(d.median_ms_b.isna().sum())
+    only_b = int(d.median_ms_a.isna().sum())
+    click.echo(f"{len(both)} shared ops, {only_a} only in A, {only_b} only in B")
+    if len(both):
+        click.echo(
+            f"ratio B/A: median {both.ratio.median():.3f}, min {both.ratio.min():.3f}, max {both.ratio.max():.3f}"
+        )
+        changed = both.assign(change=(both.ratio - 1).abs()).sort_values("change", ascending=False).head(top)
+        for key, row in changed.iterrows():
+            click.echo(f"  {key}: {row.median_ms_a:.4f} -> {row.median_ms_b:.4f} ms (x{row.ratio:.3f})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="hwnas", standalone_mode=False)
+    except HwnasError as exc:
+        click.echo(f"hwnas: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"hwnas: error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("hwnas: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("hwnas: interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,26 @@
+"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+
+
+class HwnasError(Exception):
+    """A problem with the user's input or environment, stated with its fix."""
+
+
+class BackendUnavailable(HwnasError):
+    """A backend cannot run here (missing extra, device not reachable, ...)."""
+
+
+class MissingOpsError(HwnasError):
+    """A latency table lacks keys that a caller asked for."""
+
+    def __init__(self, missing: list[str], fill_command: str):
+        self.missing = missing
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        super().__init__(
+            f"{len(missing)} op(s) missing from the latency table: {shown}; fill them with: {fill_command}"
+        )
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` — how a failure is recorded and shown."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

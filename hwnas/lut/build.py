@@ -1,0 +1,76 @@
+"""Aggregate the measurement store into a LatencyTable for one device and one search-space preset."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hwnas import __version__
+from hwnas.backends.base import Backend
+from hwnas.devices import DevicePreset
+from hwnas.errors import HwnasError
+from hwnas.lut.table import LatencyTable
+from hwnas.profiler import drift_summary, overhead_ms
+from hwnas.searchspaces import Preset
+from hwnas.store import MeasurementStore
+
+
+def default_table_path(lut_dir: Path, device: str, space: str, preset: str) -> Path:
+    return Path(lut_dir) / device / f"{space}-{preset}.csv"
+
+
+def host_info() -> dict[str, object]:
+    return {
+        "node": platform.node(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend, preset: Preset) -> LatencyTable:
+    specs = preset.enumerate_ops()
+    config_id = backend.config_id()
+    results = store.results(device.name, config_id, [s.key for s in specs])
+    fill = f"hwnas profile --device {device.name} --space {preset.space} --preset {preset.preset}"
+    failed = sorted(k for k, r in results.items() if r.status == "failed")
+    missing = sorted(s.key for s in specs if s.key not in results)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise HwnasError(
+            f"{len(missing)} of {len(specs)} ops of {preset.space}/{preset.preset} are not measured "
+            f"on {device.name} yet ({shown}); fill them with: {fill}"
+        )
+    if failed:
+        reasons = "; ".join(f"{k}: {results[k].error}" for k in failed[:3])
+        raise HwnasError(
+            f"{len(failed)} op(s) failed to measure on {device.name} ({reasons}); fix the cause "
+            f"and retry them with: {fill} --retry-failed"
+        )
+    rows = []
+    for spec in specs:
+        m = results[spec.key].measurement
+        assert m is not None  # status ok rows carry samples
+        rows.append(LatencyTable.row(spec, m.median_ms, m.mean_ms, m.iqr_ms, m.n, m.noisy))
+    drift = drift_summary(store, device.name, config_id, device.profile.drift_threshold)
+    metadata = {
+        "device": device.name,
+        "device_description": device.description,
+        "space": preset.space,
+        "preset": preset.preset,
+        "config_id": config_id,
+        **backend.config(),
+        "artifact_format": backend.artifact_format,
+        "profile_settings": asdict(device.profile),
+        "per_inference_overhead_ms": overhead_ms(store, device.name, config_id),
+        "drift": drift.as_dict() if drift else None,
+        "host": host_info(),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hwnas_version": __version__,
+    }
+    return LatencyTable.from_rows(rows, metadata)

@@ -1,0 +1,209 @@
+"""LatencyTable: per-op latency lookup table (CSV, optional parquet) with a metadata JSON sidecar. No pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwnas.errors import HwnasError, MissingOpsError
+from hwnas.ops import OpKeyError, OpSpec
+
+SCHEMA_VERSION = 1
+SPEC_COLUMNS = ["op", "cin", "cout", "kernel", "stride", "expansion", "h", "w", "batch", "dtype"]
+STAT_COLUMNS = ["median_ms", "mean_ms", "iqr_ms", "n", "noisy"]
+COLUMNS = ["key", *SPEC_COLUMNS, *STAT_COLUMNS, "flops", "params"]
+TIME_COLUMNS = ["median_ms", "mean_ms", "iqr_ms"]
+
+
+def table_paths(csv_path: Path) -> tuple[Path, Path, Path]:
+    """(CSV, metadata JSON, parquet) of one table."""
+    csv_path = Path(csv_path)
+    return csv_path, csv_path.with_suffix(".json"), csv_path.with_suffix(".parquet")
+
+
+@dataclass
+class LatencyTable:
+    frame: pd.DataFrame  # indexed by op key
+    metadata: dict[str, Any]
+
+    # ---- construction -----------------------------------------------------------------------------
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], metadata: dict[str, Any]) -> LatencyTable:
+        frame = pd.DataFrame(list(rows), columns=COLUMNS).sort_values("key").set_index("key")
+        return cls(frame, {"schema_version": SCHEMA_VERSION, **metadata, "n_ops": len(frame)})
+
+    @staticmethod
+    def row(spec: OpSpec, median_ms: float, mean_ms: float, iqr_ms: float, n: int, noisy: bool) -> dict[str, Any]:
+        return {
+            "key": spec.key,
+            **{c: getattr(spec, c) for c in SPEC_COLUMNS},
+            "median_ms": median_ms,
+            "mean_ms": mean_ms,
+            "iqr_ms": iqr_ms,
+            "n": n,
+            "noisy": bool(noisy),
+            "flops": spec.flops,
+            "params": spec.params,
+        }
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def save(self, csv_path: Path) -> list[Path]:
+        """Write CSV + JSON (+ parquet when pyarrow is installed); temporary files renamed at the end."""
+        csv_path, json_path, parquet_path = table_paths(csv_path)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        staged: list[tuple[Path, Path]] = []
+        try:
+            tmp = _tmp(csv_path)
+            self.frame.reset_index().to_csv(tmp, index=False, float_format="%.6g")
+            staged.append((tmp, csv_path))
+            tmp = _tmp(json_path)
+            tmp.write_text(json.dumps(self.metadata, indent=2, sort_keys=True, default=str) + "\n")
+            staged.append((tmp, json_path))
+            if _has_pyarrow():
+                tmp = _tmp(parquet_path)
+                self.frame.reset_index().to_parquet(tmp, index=False)
+                staged.append((tmp, parquet_path))
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, final in staged:
+            os.replace(tmp, final)
+        return [final for _, final in staged]
+
+    @classmethod
+    def load(cls, path: Path) -> LatencyTable:
+        path = Path(path)
+        if not path.is_file():
+            raise HwnasError(f"latency table {path} does not exist; build it with `hwnas build-lut`")
+        csv_path, json_path, _ = table_paths(path)
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            try:
+                frame = pd.read_csv(csv_path, dtype={"key": str, "op": str, "dtype": str})
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+                raise HwnasError(f"latency table {path} is not a readable CSV ({exc})") from None
+        if not json_path.is_file():
+            raise HwnasError(
+                f"latency table {path} has no metadata sidecar {json_path.name}; rebuild it with `hwnas build-lut`"
+            )
+        try:
+            metadata = json.loads(json_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise HwnasError(
+                f"metadata {json_path} is not valid JSON ({exc}); rebuild with `hwnas build-lut`"
+            ) from None
+        return cls(_validated(frame, path), metadata)
+
+    # ---- queries ----------------------------------------------------------------------------------
+    @property
+    def keys(self) -> set[str]:
+        return set(self.frame.index)
+
+    def fill_command(self) -> str:
+        m = self.metadata
+        if {"device", "space", "preset"} <= set(m):
+            return (
+                f"hwnas profile --device {m['device']} --space {m['space']} --preset {m['preset']} && "
+                f"hwnas build-lut --device {m['device']} --space {m['space']} --preset {m['preset']}"
+            )
+        return "hwnas profile --device <device> --space <space> && hwnas build-lut ..."
+
+    def require(self, keys: Iterable[str]) -> None:
+        missing = sorted(set(keys) - self.keys)
+        if missing:
+            raise MissingOpsError(missing, self.fill_command())
+
+    def latency_ms(self, keys: Iterable[str | OpSpec]) -> np.ndarray:
+        """Median latency of each key, in order; raises MissingOpsError naming every absent key."""
+        names = [k.key if isinstance(k, OpSpec) else k for k in keys]
+        self.require(names)
+        return self.frame.loc[names, "median_ms"].to_numpy(dtype=float)
+
+    def predict_ms(self, specs: Iterable[OpSpec], include_overhead: bool = True) -> float:
+        """Sum of per-op medians; the per-inference overhead of each isolated run is subtracted once per op
+        beyond the first (a network pays it once), as measured on the identity model."""
+        lat = self.latency_ms(list(specs))
+        overhead = float(self.metadata.get("per_inference_overhead_ms") or 0.0) if include_overhead else 0.0
+        return float(lat.sum() - overhead * max(len(lat) - 1, 0))
+
+    def summary(self) -> list[str]:
+        m, f = self.metadata, self.frame
+        lines = [
+            f"device {m.get('device')}  backend {m.get('backend')}  space {m.get('space')}/{m.get('preset')}",
+            f"{len(f)} ops; median latency per op: min {f.median_ms.min():.4f} ms, median "
+            f"{f.median_ms.median():.4f} ms, max {f.median_ms.max():.4f} ms; {int(f.noisy.sum())} noisy",
+            f"per-inference overhead {m.get('per_inference_overhead_ms')} ms; built {m.get('built_at')} "
+            f"on {m.get('host', {}).get('node', '?')}",
+        ]
+        for op, group in f.groupby("op"):
+            lines.append(f"  {op:8s} {len(group):5d} ops  total {group.median_ms.sum():9.3f} ms")
+        return lines
+
+    def diff(self, other: LatencyTable) -> pd.DataFrame:
+        """Per-key medians of both tables and their ratio (other / self); keys in only one have NaN."""
+        joined = self.frame[["median_ms"]].join(other.frame[["median_ms"]], how="outer", lsuffix="_a", rsuffix="_b")
+        joined["ratio"] = joined["median_ms_b"] / joined["median_ms_a"]
+        return joined
+
+
+def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise HwnasError(
+            f"latency table {path} lacks column(s) {', '.join(missing)}; rebuild it with `hwnas build-lut`"
+        )
+    if frame.empty:
+        raise HwnasError(f"latency table {path} has no rows; rebuild it with `hwnas build-lut`")
+    numeric = [*TIME_COLUMNS, "n"]
+    values = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1)
+    if bad.any():
+        raise HwnasError(
+            f"latency table {path} has missing or non-numeric times for "
+            f"{_first(frame.key[bad])}; re-profile those ops and rebuild"
+        )
+    negative = (values[TIME_COLUMNS] < 0).any(axis=1) | (values["n"] < 1)
+    if negative.any():
+        raise HwnasError(
+            f"latency table {path} has negative times or n < 1 for {_first(frame.key[negative])}; "
+            "re-profile those ops and rebuild"
+        )
+    duplicated = frame.key.duplicated()
+    if duplicated.any():
+        raise HwnasError(f"latency table {path} lists {_first(frame.key[duplicated])} twice; rebuild it")
+    for key in frame.key:
+        try:
+            if OpSpec.parse(key).key != key:
+                raise OpKeyError(f"{key!r} is not canonical (expected {OpSpec.parse(key).key!r})")
+        except OpKeyError as exc:
+            raise HwnasError(f"latency table {path}: {exc}") from None
+    frame = frame.copy()
+    frame[numeric] = values
+    frame["noisy"] = frame["noisy"].astype(str).str.lower().isin(["true", "1"])
+    return frame.set_index("key")
+
+
+def _first(keys: pd.Series) -> str:
+    keys = list(keys)
+    return ", ".join(map(str, keys[:3])) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True

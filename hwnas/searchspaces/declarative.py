@@ -1,0 +1,239 @@
+"""Search spaces declared in TOML: views -> branches -> (stem, searchable layers, pool + linear head).
+
+One TOML file declares a space and its presets (``tiny`` / ``small`` / ``paper``); ``SpacePreset`` is the
+value object the profiler and the searcher consume.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.ops import OpKeyError, OpSpec, conv_out
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def definitions_dir() -> Path:
+    """Installed wheels carry the TOML files as ``hwnas/searchspaces/definitions``; a source checkout
+    (or an editable install) reads the top-level ``searchspaces/`` folder they come from."""
+    packaged = Path(__file__).parent / "definitions"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "searchspaces"
+
+
+@dataclass(frozen=True)
+class OpTemplate:
+    """A candidate op without its shape: ``fmbconv-k3-e4``, ``conv-k3``, ``skip``."""
+
+    op: str
+    kernel: int = 1
+    expansion: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> OpTemplate:
+        op, *tokens = text.split("-")
+        values = {}
+        for token in tokens:
+            if token[:1] == "k" and token[1:].isdigit():
+                values["kernel"] = int(token[1:])
+            elif token[:1] == "e" and token[1:].isdigit():
+                values["expansion"] = int(token[1:])
+            else:
+                raise HwnasError(f"bad candidate op {text!r}: unrecognised token {token!r} (e.g. fmbconv-k3-e4)")
+        if op not in ("conv", "fmbconv", "skip"):
+            raise HwnasError(f"bad candidate op {text!r}: searchable op types are conv, fmbconv, skip")
+        if op in ("conv", "fmbconv") and "kernel" not in values:
+            raise HwnasError(f"bad candidate op {text!r}: give a kernel size (e.g. {op}-k3)")
+        return cls(op, **values)
+
+    @property
+    def name(self) -> str:
+        parts = [self.op]
+        if self.op != "skip":
+            parts.append(f"k{self.kernel}")
+        if self.op == "fmbconv":
+            parts.append(f"e{self.expansion}")
+        return "-".join(parts)
+
+    def instantiate(self, cin: int, cout: int, stride: int, size: int) -> OpSpec:
+        if self.op == "skip":
+            return OpSpec("skip", cin, cout, h=size, w=size)
+        if self.op == "conv":
+            return OpSpec("conv", cin, cout, kernel=self.kernel, stride=stride, h=size, w=size)
+        return OpSpec("fmbconv", cin, cout, kernel=self.kernel, expansion=self.expansion, stride=stride, h=size, w=size)
+
+
+@dataclass(frozen=True)
+class LayerDecl:
+    stride: int
+    widths: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Stem:
+    width: int
+    kernel: int = 3
+    stride: int = 2
+
+
+@dataclass(frozen=True)
+class LayerCandidates:
+    """Everything one searchable layer of one branch may become at one input resolution."""
+
+    index: int
+    stride: int
+    in_widths: tuple[int, ...]
+    out_widths: tuple[int, ...]
+    ops: tuple[OpTemplate, ...]
+    size: int  # input height = width
+
+    def specs(self) -> Iterator[OpSpec]:
+        for template in self.ops:
+            for cin in self.in_widths:
+                for cout in self.out_widths:
+                    yield template.instantiate(cin, cout, self.stride, self.size)
+
+
+@dataclass(frozen=True)
+class SpacePreset:
+    space: str
+    preset: str
+    description: str
+    input_channels: int
+    views: dict[str, tuple[str, ...]]
+    outputs: dict[str, int]
+    resolutions: dict[str, tuple[int, ...]]
+    stem: Stem
+    ops: tuple[OpTemplate, ...]
+    layers: tuple[LayerDecl, ...]
+    latent_dim: int
+    regressor: str
+
+    @property
+    def branches(self) -> list[tuple[str, str]]:
+        return [(view, branch) for view, names in self.views.items() for branch in names]
+
+    def stem_op(self, size: int) -> OpSpec:
+        s = self.stem
+        return OpSpec("conv", self.input_channels, s.width, kernel=s.kernel, stride=s.stride, h=size, w=size)
+
+    def layer_candidates(self, size: int) -> list[LayerCandidates]:
+        """The searchable layers of one branch whose view has input resolution ``size``."""
+        size = conv_out(size, self.stem.stride)
+        in_widths = (self.stem.width,)
+        out = []
+        for i, layer in enumerate(self.layers):
+            ops = tuple(t for t in self.ops if not (t.op == "skip" and layer.stride != 1))
+            out.append(LayerCandidates(i, layer.stride, in_widths, layer.widths, ops, size))
+            size, in_widths = conv_out(size, layer.stride), layer.widths
+        return out
+
+    def head_ops(self, branch: str, size: int) -> list[OpSpec]:
+        """Global average pool and linear head for every width the last layer may have."""
+        last = self.layer_candidates(size)[-1]
+        final = conv_out(last.size, last.stride)
+        return [
+            op
+            for c in last.out_widths
+            for op in (OpSpec("gap", c, h=final, w=final), OpSpec("linear", c, self.outputs[branch]))
+        ]
+
+    def regressor_op(self) -> OpSpec:
+        n = sum(1 for _, branch in self.branches if branch == self.regressor)
+        return OpSpec("linear", n * self.outputs[self.regressor], self.latent_dim)
+
+    def enumerate_ops(self) -> list[OpSpec]:
+        """Every unique OpSpec a search of this space can ask the latency table for, sorted by key."""
+        ops: set[OpSpec] = {self.regressor_op()}
+        for view, branch in self.branches:
+            for size in self.resolutions[view]:
+                ops.add(self.stem_op(size))
+                for layer in self.layer_candidates(size):
+                    ops.update(layer.specs())
+                ops.update(self.head_ops(branch, size))
+        return sorted(ops, key=lambda s: s.key)
+
+
+@dataclass(frozen=True)
+class DeclaredSpace:
+    """A search space read from one TOML file; ``preset(name)`` gives its value object."""
+
+    name: str
+    description: str
+    source: str
+    data: dict[str, Any]
+
+    @classmethod
+    def from_file(cls, path: Path) -> DeclaredSpace:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise HwnasError(f"search-space file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise HwnasError(f"search-space file {path} is not valid TOML ({exc}); fix the syntax") from None
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise HwnasError(f'search-space file {path} has no name; add name = "<space>" at the top')
+        if not isinstance(data.get("presets"), dict) or not data["presets"]:
+            raise HwnasError(f"search-space file {path} declares no presets; add a [presets.<name>] table")
+        return cls(name, str(data.get("description", "")), str(path), data)
+
+    @property
+    def presets(self) -> list[str]:
+        return list(self.data["presets"])
+
+    def preset(self, preset: str) -> SpacePreset:
+        if preset not in self.data["presets"]:
+            raise HwnasError(f"unknown preset {preset!r} for space {self.name!r}; known: {', '.join(self.presets)}")
+        try:
+            return _build_preset(self, preset)
+        except (KeyError, TypeError, ValueError, OpKeyError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise HwnasError(
+                f"search space {self.name!r} preset {preset!r} ({self.source}) is malformed: {detail}"
+            ) from None
+
+
+def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
+    data, p = space.data, space.data["presets"][preset]
+    views = {view: tuple(branches) for view, branches in data["views"].items()}
+    outputs = {k: int(v) for k, v in p["outputs"].items()}
+    for view, branches in views.items():
+        for branch in branches:
+            if branch not in outputs:
+                raise ValueError(f"branch {branch!r} of view {view!r} has no output size in outputs")
+    resolutions = {view: tuple(int(r) for r in p["resolutions"][view]) for view in views}
+    layers = tuple(LayerDecl(int(layer["stride"]), tuple(int(w) for w in layer["widths"])) for layer in p["layers"])
+    if not layers or any(not layer.widths or min(layer.widths) < 1 for layer in layers):
+        raise ValueError("every preset needs at least one layer, each with positive widths")
+    if any(min(r) < 1 for r in resolutions.values() if r) or not all(resolutions.values()):
+        raise ValueError("every view needs at least one positive resolution")
+    regressor = str(data.get("regressor", "features"))
+    if regressor not in outputs:
+        raise ValueError(f"regressor branch {regressor!r} is not among the outputs")
+    return SpacePreset(
+        space=space.name,
+        preset=preset,
+        description=space.description,
+        input_channels=int(data.get("input_channels", 1)),
+        views=views,
+        outputs=outputs,
+        resolutions=resolutions,
+        stem=Stem(**{k: int(v) for k, v in p["stem"].items()}),
+        ops=tuple(OpTemplate.parse(t) for t in p["ops"]),
+        layers=layers,
+        latent_dim=int(p["latent_dim"]),
+        regressor=regressor,
+    )
+
+
+def avatar() -> DeclaredSpace:
+    """Entry point of the built-in ``avatar`` space (group ``hwnas.searchspaces``)."""
+    return DeclaredSpace.from_file(definitions_dir() / "avatar.toml")
