@@ -1,6 +1,12 @@
 """User-facing errors: the CLI prints them as one line and exits with code 2."""
 
 
+def list_keys(keys: list[str], limit: int = 5) -> str:
+    """The first few keys and how many more: long lists stay one readable line."""
+    shown = ", ".join(keys[:limit])
+    return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
 class HwnasError(Exception):
     """A problem with the user's input or environment, stated with its fix."""
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from hwnas.artifacts import ArtifactCache
 from hwnas.backends.base import Backend
+from hwnas.calibration import DriftSummary, drift_summary, overhead_ms
 from hwnas.devices import DevicePreset
 from hwnas.errors import HwnasError, one_line
 from hwnas.measurement import Measurement
 from hwnas.ops import OpSpec
 from hwnas.store import MeasurementStore
+
+if TYPE_CHECKING:
+    from hwnas.artifacts import ArtifactCache
 
 # A model that does nothing: its latency is the fixed cost of one inference call on the backend.
 OVERHEAD_OP = OpSpec("skip", 8, 8, h=8, w=8)
@@ -45,52 +48,6 @@ class ProfileReport:
         if self.drift is not None:
             out.append(f"  {self.drift.describe()}")
         return out
-
-
-@dataclass(frozen=True)
-class DriftSummary:
-    reference_op: str
-    n: int
-    baseline_ms: float
-    max_rel_change: float
-    threshold: float
-
-    @property
-    def drifted(self) -> bool:
-        return self.max_rel_change > self.threshold
-
-    def describe(self) -> str:
-        verdict = "DRIFT (thermal throttling or background load?)" if self.drifted else "stable"
-        return (
-            f"reference {self.reference_op}: {self.n} runs, baseline {self.baseline_ms:.4f} ms, "
-            f"max change {self.max_rel_change:+.1%} -> {verdict}"
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "reference_op": self.reference_op,
-            "n": self.n,
-            "baseline_ms": self.baseline_ms,
-            "max_rel_change": self.max_rel_change,
-            "threshold": self.threshold,
-            "drifted": self.drifted,
-        }
-
-
-def drift_summary(store: MeasurementStore, device: str, config_id: str, threshold: float) -> DriftSummary | None:
-    runs = store.calibration(device, config_id, "reference")
-    if not runs:
-        return None
-    key = runs[0][0]
-    medians = [m for k, m, _ in runs if k == key]
-    base = medians[0]
-    change = max((abs(m / base - 1.0) for m in medians), default=0.0) if base > 0 else 0.0
-    return DriftSummary(key, len(medians), base, change, threshold)
-
-
-def overhead_ms(store: MeasurementStore, device: str, config_id: str) -> float | None:
-    runs = store.calibration(device, config_id, "overhead")
-    return statistics.median(m for _, m, _ in runs) if runs else None
 
 
 def reference_op(specs: Sequence[OpSpec]) -> OpSpec:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from hwnas import __version__
 from hwnas.backends.base import Backend
+from hwnas.calibration import drift_summary, overhead_ms
 from hwnas.devices import DevicePreset
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, list_keys
 from hwnas.lut.table import LatencyTable
-from hwnas.profiler import drift_summary, overhead_ms
 from hwnas.searchspaces import Preset
 from hwnas.store import MeasurementStore
 
@@ -41,10 +41,9 @@ def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend,
     failed = sorted(k for k, r in results.items() if r.status == "failed")
     missing = sorted(s.key for s in specs if s.key not in results)
     if missing:
-        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
         raise HwnasError(
             f"{len(missing)} of {len(specs)} ops of {preset.space}/{preset.preset} are not measured "
-            f"on {device.name} yet ({shown}); fill them with: {fill}"
+            f"on {device.name} yet ({list_keys(missing)}); fill them with: {fill}"
         )
     if failed:
         reasons = "; ".join(f"{k}: {results[k].error}" for k in failed[:3])

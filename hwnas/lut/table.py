@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwnas.errors import HwnasError, MissingOpsError
+from hwnas.errors import HwnasError, MissingOpsError, list_keys
 from hwnas.ops import OpKeyError, OpSpec
 
 SCHEMA_VERSION = 1
@@ -169,17 +169,17 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if bad.any():
         raise HwnasError(
             f"latency table {path} has missing or non-numeric times for "
-            f"{_first(frame.key[bad])}; re-profile those ops and rebuild"
+            f"{list_keys(list(frame.key[bad]))}; re-profile those ops and rebuild"
         )
     negative = (values[TIME_COLUMNS] < 0).any(axis=1) | (values["n"] < 1)
     if negative.any():
         raise HwnasError(
-            f"latency table {path} has negative times or n < 1 for {_first(frame.key[negative])}; "
+            f"latency table {path} has negative times or n < 1 for {list_keys(list(frame.key[negative]))}; "
             "re-profile those ops and rebuild"
         )
     duplicated = frame.key.duplicated()
     if duplicated.any():
-        raise HwnasError(f"latency table {path} lists {_first(frame.key[duplicated])} twice; rebuild it")
+        raise HwnasError(f"latency table {path} lists {list_keys(list(frame.key[duplicated]))} twice; rebuild it")
     for key in frame.key:
         try:
             if OpSpec.parse(key).key != key:
@@ -190,11 +190,6 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame[numeric] = values
     frame["noisy"] = frame["noisy"].astype(str).str.lower().isin(["true", "1"])
     return frame.set_index("key")
-
-
-def _first(keys: pd.Series) -> str:
-    keys = list(keys)
-    return ", ".join(map(str, keys[:3])) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
 
 
 def _tmp(path: Path) -> Path:
