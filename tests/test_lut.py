@@ -1,0 +1,50 @@
+import pandas as pd
+import pytest
+
+from hwnas.errors import MissingOpsError
+from hwnas.lut import LatencyTable
+from hwnas.ops import OpSpec
+
+
+def test_csv_and_parquet_hold_the_same_table(tiny_lut):
+    csv = LatencyTable.load(tiny_lut["table"])
+    parquet = LatencyTable.load(tiny_lut["table"].with_suffix(".parquet"))
+    pd.testing.assert_frame_equal(csv.frame, parquet.frame, check_dtype=False, rtol=1e-5)
+
+
+def test_save_then_load_round_trips(tiny_lut, tmp_path):
+    table = LatencyTable.load(tiny_lut["table"])
+    table.save(tmp_path / "copy.csv")
+    again = LatencyTable.load(tmp_path / "copy.csv")
+    pd.testing.assert_frame_equal(table.frame, again.frame, rtol=1e-5)
+    assert again.metadata == table.metadata
+
+
+def test_lookup_of_missing_keys_names_them_and_the_fill_command(tiny_lut):
+    table = LatencyTable.load(tiny_lut["table"])
+    absent = ["conv-k3-s1-cin64-cout64-h8w8", "linear-cin999-cout1"]
+    with pytest.raises(MissingOpsError) as info:
+        table.latency_ms([*sorted(table.keys)[:2], *absent])
+    assert info.value.missing == sorted(absent)
+    message = str(info.value)
+    assert all(k in message for k in absent)
+    assert "hwnas profile --device cpu --space avatar --preset tiny" in message
+
+
+def test_prediction_sums_medians_and_subtracts_the_overhead_per_extra_op(tiny_lut):
+    table = LatencyTable.load(tiny_lut["table"])
+    specs = [OpSpec.parse(k) for k in sorted(table.keys)[:6]]
+    medians = table.latency_ms(specs)
+    overhead = table.metadata["per_inference_overhead_ms"]
+    assert table.predict_ms(specs, include_overhead=False) == pytest.approx(medians.sum())
+    assert table.predict_ms(specs) == pytest.approx(medians.sum() - 5 * overhead)
+
+
+def test_diff_ratio_and_one_sided_keys(tiny_lut):
+    a = LatencyTable.load(tiny_lut["table"])
+    frame = a.frame.copy()
+    frame.loc[frame.index[0], "median_ms"] *= 2
+    b = LatencyTable(frame.drop(frame.index[1]), dict(a.metadata))
+    d = a.diff(b)
+    assert d.loc[frame.index[0], "ratio"] == pytest.approx(2.0)
+    assert pd.isna(d.loc[frame.index[1], "median_ms_b"])

@@ -1,0 +1,97 @@
+"""The profiler in-process against onnxruntime: failures recorded, noisy ops re-measured, drift flagged."""
+
+import dataclasses
+
+import pytest
+
+from hwnas.artifacts import ArtifactCache
+from hwnas.backends import create
+from hwnas.calibration import drift_summary
+from hwnas.devices import get_device
+from hwnas.errors import HwnasError
+from hwnas.lut import build_table
+from hwnas.measurement import Measurement
+from hwnas.profiler import OVERHEAD_OP, Profiler
+from hwnas.searchspaces import get_preset
+from hwnas.store import MeasurementStore
+
+
+@pytest.fixture
+def setup(tmp_path):
+    device = get_device("cpu")
+    device = dataclasses.replace(device, profile=dataclasses.replace(device.profile, warmup=2, runs=10))
+    backend = create(device.backend, device.options)
+    store = MeasurementStore(tmp_path / "m.sqlite")
+    cache = ArtifactCache(tmp_path / "artifacts")
+    yield device, backend, store, cache
+    store.close()
+
+
+def test_a_failing_op_is_recorded_and_the_run_goes_on(setup):
+    device, backend, store, cache = setup
+    preset = get_preset("avatar", "tiny")
+    specs = preset.enumerate_ops()
+    victim = specs[7]
+    cache.path(victim, "onnx").parent.mkdir(parents=True)
+    cache.path(victim, "onnx").write_bytes(b"this is not an onnx model")  # onnxruntime must refuse it
+
+    report = Profiler(device, backend, store, cache).run(specs, progress=False)
+    assert [k for k, _ in report.failed] == [victim.key]
+    assert report.measured == len(specs) - 1
+    stored = store.results(device.name, backend.config_id())
+    assert (
+        stored[victim.key].status == "failed"
+        and "onnxruntime" in stored[victim.key].error.lower()
+        or "protobuf" in stored[victim.key].error.lower()
+    )
+    with pytest.raises(HwnasError, match=f"1 op\\(s\\) failed.*{victim.key}.*--retry-failed"):
+        build_table(store, device, backend, preset)
+
+    cache.path(victim, "onnx").unlink()
+    report = Profiler(device, backend, store, cache).run(specs, progress=False, retry_failed=True)
+    assert report.measured == 1 and not report.failed
+    assert build_table(store, device, backend, preset).keys == {s.key for s in specs}
+
+
+def test_noisy_ops_are_measured_again(setup):
+    device, backend, store, cache = setup
+    strict = dataclasses.replace(
+        device, profile=dataclasses.replace(device.profile, noise_threshold=1e-12, remeasure=2)
+    )
+    specs = get_preset("avatar", "tiny").enumerate_ops()[:4]
+    report = Profiler(strict, backend, store, cache).run(specs, progress=False)
+    results = store.results(device.name, backend.config_id())
+    assert all(r.attempts == 3 for r in results.values())  # 1 + remeasure
+    assert len(report.noisy) == 4
+
+
+def test_overhead_and_reference_are_calibrated(setup):
+    device, backend, store, cache = setup
+    specs = get_preset("avatar", "tiny").enumerate_ops()
+    frequent = dataclasses.replace(device, profile=dataclasses.replace(device.profile, reference_every=10))
+    Profiler(frequent, backend, store, cache).run(specs, progress=False)
+    cid = backend.config_id()
+    assert [k for k, _, _ in store.calibration(device.name, cid, "overhead")] == [OVERHEAD_OP.key]
+    refs = store.calibration(device.name, cid, "reference")
+    assert len(refs) == 1 + len(specs) // 10 + 1  # at the start, every 10 ops, at the end
+    assert len({k for k, _, _ in refs}) == 1
+
+
+def test_drift_is_flagged_when_the_reference_slows_down(tmp_path):
+    with MeasurementStore(tmp_path / "m.sqlite") as store:
+        for median in (1.0, 1.02, 0.99, 1.35):
+            store.put_calibration(
+                "d", "c", "reference", "conv-k3-s1-cin8-cout8-h8w8", Measurement.from_samples([median] * 3)
+            )
+        drift = drift_summary(store, "d", "c", threshold=0.1)
+        assert drift.n == 4 and drift.max_rel_change == pytest.approx(0.35)
+        assert drift.drifted and "DRIFT" in drift.describe()
+        assert not drift_summary(store, "d", "c", threshold=0.5).drifted
+
+
+def test_a_second_concurrent_run_on_the_same_device_is_refused(setup):
+    device, backend, store, cache = setup
+    from filelock import FileLock
+
+    with FileLock(str(store.path) + f".{device.name}.lock"), pytest.raises(HwnasError, match="another"):
+        Profiler(device, backend, store, cache).run(get_preset("avatar", "tiny").enumerate_ops(), progress=False)
