@@ -39,11 +39,8 @@ def test_a_failing_op_is_recorded_and_the_run_goes_on(setup):
     assert [k for k, _ in report.failed] == [victim.key]
     assert report.measured == len(specs) - 1
     stored = store.results(device.name, backend.config_id())
-    assert (
-        stored[victim.key].status == "failed"
-        and "onnxruntime" in stored[victim.key].error.lower()
-        or "protobuf" in stored[victim.key].error.lower()
-    )
+    assert stored[victim.key].status == "failed"
+    assert "protobuf" in stored[victim.key].error.lower()  # the reason, as onnxruntime gave it
     with pytest.raises(HwnasError, match=f"1 op\\(s\\) failed.*{victim.key}.*--retry-failed"):
         build_table(store, device, backend, preset)
 

@@ -150,7 +150,8 @@ class LatencyTable:
 
     def diff(self, other: LatencyTable) -> pd.DataFrame:
         """Per-key medians of both tables and their ratio (other / self); keys in only one have NaN."""
-        joined = self.frame[["median_ms"]].join(other.frame[["median_ms"]], how="outer", lsuffix="_a", rsuffix="_b")
+        a = self.frame[["median_ms"]].rename(columns={"median_ms": "median_ms_a"})
+        joined = a.join(other.frame[["median_ms"]].rename(columns={"median_ms": "median_ms_b"}), how="outer")
         joined["ratio"] = joined["median_ms_b"] / joined["median_ms_a"]
         return joined
 
