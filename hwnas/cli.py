@@ -269,6 +269,85 @@ def lut_diff(table_a: Path, table_b: Path, top: int) -> None:
             click.echo(f"  {key}: {row.median_ms_a:.4f} -> {row.median_ms_b:.4f} ms (x{row.ratio:.3f})")
 
 
+@cli.command("train")
+@click.option("--arch", "encoder", required=True, help="Encoder to train: eem, eem-ch50 or eem-res50.")
+@click.option("--preset", default=DEFAULT_PRESET, show_default=True, help="Task preset: tiny, small (CPU), paper.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default: the preset's).")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your own HMC data (.npz, see docs/avatar-data.md) instead of the synthetic benchmark.",
+)
+@click.option(
+    "--ee-loss/--no-ee-loss",
+    default=True,
+    show_default=True,
+    help="Weight samples by the extreme-expression term of Eq. 3.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of data, initialisation and batches.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the checkpoint goes; default runs/<arch>-<preset>. An interrupted run resumes here.",
+)
+@click.option("--torch-device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_device, progress) -> None:
+    """Train an avatar encoder on the synthetic HMC benchmark (or your data) with the paper's loss."""
+    from hwnas.avatar.data import task_preset
+    from hwnas.avatar.runs import build_encoder, load_data
+    from hwnas.avatar.train import TrainConfig, train
+
+    task = task_preset(preset)
+    if data_file is not None and not data_file.is_file():
+        raise HwnasError(f"data file {data_file} does not exist")
+    config = TrainConfig(
+        encoder=encoder,
+        preset=preset,
+        steps=steps or task.steps,
+        batch=task.batch,
+        seed=seed,
+        ee_loss=ee_loss,
+        data=str(data_file) if data_file else "synthetic",
+    )
+    data = load_data(config)
+    model = build_encoder(config, data)
+    run_dir = run_dir or Path("runs") / f"{encoder}-{preset}{'' if ee_loss else '-no-ee'}"
+    result = train(model, data, config, run_dir, task.render_size, progress=progress, torch_device=torch_device)
+    click.echo(
+        f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "
+        f"final loss {result['final_loss']:.4f}; checkpoint in {run_dir}"
+    )
+
+
+@cli.command("evaluate")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="A directory written by `hwnas train`.",
+)
+def evaluate_cmd(run_dir: Path) -> None:
+    """Render MSE (0-255 scale) per viewing direction, per identity and on the extreme subset, with the
+    predict-the-mean baseline, FLOPs and params; also written to <run-dir>/metrics.json."""
+    from hwnas.avatar.runs import evaluate_run
+
+    m = evaluate_run(run_dir)
+    click.echo(f"{m['encoder']} ({m['preset']}, {m['steps']} steps): {m['mflops']:.2f} MFLOPs, {m['params']} params")
+    click.echo(f"{'':22s} {'front':>8s} {'left':>8s} {'right':>8s} {'mean':>8s}")
+    for label, r in (
+        ("test", m["test"]),
+        ("extreme", m["extreme"]),
+        ("mean baseline, test", m["mean_baseline"]["test"]),
+        ("mean baseline, extreme", m["mean_baseline"]["extreme"]),
+    ):
+        click.echo(f"{label:22s} {r['front']:8.2f} {r['left']:8.2f} {r['right']:8.2f} {r['mean']:8.2f}")
+    click.echo("test per identity: " + ", ".join(f"#{k} {v:.2f}" for k, v in m["test"]["per_identity"].items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

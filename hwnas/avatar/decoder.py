@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hwnas.avatar.expressions import N_APPEARANCE, N_PARAMS
+from hwnas.avatar.expressions import N_PARAMS
 
 VIEW_DIRECTIONS = {"front": 0.0, "left": math.radians(25), "right": math.radians(-25)}
 LID_POINTS = 6  # vertices per eyelid in the face geometry
@@ -124,13 +124,18 @@ def _project(points: torch.Tensor, yaw: float) -> torch.Tensor:
 
 
 def soft_polygon(vertices: torch.Tensor, pixels: torch.Tensor, sharpness: float) -> torch.Tensor:
-    """Soft coverage of a convex polygon with counter-clockwise (N, V, 2) vertices at (P, 2) pixels -> (N, P)."""
+    """Soft coverage of a convex polygon with counter-clockwise (N, V, 2) vertices at (P, 2) pixels -> (N, P).
+
+    The signed distance of pixel p to edge a->b is linear in p: (e_x (p_y - a_y) - e_y (p_x - a_x)) / |e|.
+    """
     a, b = vertices, vertices.roll(-1, dims=1)
     edge = b - a
-    length = torch.sqrt((edge**2).sum(-1) + 1e-12)
-    rel = pixels[None, None] - a[:, :, None]  # (N, V, P, 2)
-    signed = (edge[:, :, None, 0] * rel[..., 1] - edge[:, :, None, 1] * rel[..., 0]) / length[:, :, None]
-    return torch.sigmoid(signed * sharpness).prod(1)
+    inv_length = sharpness / torch.sqrt((edge**2).sum(-1) + 1e-12)
+    coef_x = (-edge[..., 1] * inv_length)[..., None]
+    coef_y = (edge[..., 0] * inv_length)[..., None]
+    offset = ((edge[..., 1] * a[..., 0] - edge[..., 0] * a[..., 1]) * inv_length)[..., None]
+    signed = torch.addcmul(torch.addcmul(offset, coef_x, pixels[:, 0]), coef_y, pixels[:, 1])
+    return torch.sigmoid(signed).prod(1)
 
 
 def soft_disc(center: torch.Tensor, radius: torch.Tensor, pixels: torch.Tensor, sharpness: float) -> torch.Tensor:
