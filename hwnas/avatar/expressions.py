@@ -18,7 +18,7 @@ PARAM_NAMES = (
 N_PARAMS = len(PARAM_NAMES)
 GAZE = slice(0, 4)  # the gaze g: (left yaw, left pitch, right yaw, right pitch)
 GAZE_RANGE = 0.55  # typical |yaw| in training; the extreme subset looks beyond it
-WINK_RATE_IN_TRAINING = 0.004  # probability that a training frame starts a wink
+WINK_RATE_IN_TRAINING = 0.0015  # probability that a training frame starts a wink
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ def _batch_indices(pool: torch.Tensor, step: int, config: TrainConfig) -> torch.
 
 
 def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir: Path, render_size: int,
-          progress: bool = True, torch_device: str = "cpu") -> dict:  # fmt: skip
+          progress: bool = True, torch_device: str = "cpu", stop_after: int | None = None) -> dict:  # fmt: skip
+    """Train to ``config.steps`` (or pause at ``stop_after``), resuming from the run's checkpoint if any."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT
     if config_path.exists():
@@ -88,7 +89,8 @@ def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir
     loss_fn.train()
     start = time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=f"train {config.encoder}", unit="step", disable=not progress)
-    while step < config.steps:
+    last = min(config.steps, stop_after) if stop_after is not None else config.steps
+    while step < last:
         batch = {k: v.to(device) for k, v in data.batch(_batch_indices(pool, step, config)).items()}
         view = VIEWS_IN_ROTATION[step % len(VIEWS_IN_ROTATION)]
         loss, terms = loss_fn(model(batch["views"]), batch, views=(view,))
@@ -100,7 +102,7 @@ def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir
         history.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{history[-1]:.4f}", render=f"{terms['render']:.4f}", refresh=False)
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if step % config.checkpoint_every == 0 or step == last:
             save_checkpoint(ckpt_path, {
                 "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "step": step, "history": history,

@@ -1,0 +1,61 @@
+import torch
+
+from hwnas.avatar.data import synthesize, task_preset
+from hwnas.avatar.encoders import build_baseline, count_flops
+from hwnas.avatar.evaluate import mean_predictor, render_mse
+from hwnas.avatar.train import CHECKPOINT, TrainConfig, train
+
+from .conftest import run_hwnas
+
+TINY = task_preset("tiny")
+
+
+def _model(name="eem"):
+    torch.manual_seed(0)
+    return build_baseline(name, "tiny", TINY.view_res, TINY.latent_dim, TINY.keypoints)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    data = synthesize(TINY)
+    config = TrainConfig("eem", "tiny", steps=12, batch=8, checkpoint_every=4)
+    whole = _model()
+    train(whole, data, config, tmp_path / "whole", TINY.render_size, progress=False)
+    paused = _model()
+    train(paused, data, config, tmp_path / "paused", TINY.render_size, progress=False, stop_after=6)
+    state = torch.load(tmp_path / "paused" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 6 and len(state["history"]) == 6
+    resumed = _model()  # a fresh process would start from fresh weights and load the checkpoint
+    result = train(resumed, data, config, tmp_path / "paused", TINY.render_size, progress=False)
+    assert result["steps"] == 12
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_compressed_baselines_cost_less():
+    eem, ch50, res50 = (_model(n) for n in ("eem", "eem-ch50", "eem-res50"))
+    flops = [count_flops(m, m.input_res) for m in (eem, ch50, res50)]
+    assert flops[1] < 0.4 * flops[0] and flops[2] < 0.6 * flops[0]
+
+
+def test_perfect_predictions_render_with_zero_error_and_the_mean_does_not():
+    data = synthesize(TINY)
+    truth = render_mse(lambda b: {k: b[k] for k in ("z", "g", "y")}, data, "test", TINY.render_size)
+    mean = render_mse(mean_predictor(data), data, "extreme", TINY.render_size)
+    assert truth["mean"] < 1e-6 and mean["mean"] > 1.0
+    assert set(mean["per_identity"]) == {"0", "1"}
+
+
+def test_train_and_evaluate_commands(tmp_path):
+    run = tmp_path / "run"
+    r = run_hwnas(
+        "train", "--arch", "eem-ch50", "--preset", "tiny", "--steps", "6", "--run-dir", str(run), "--no-progress"
+    )
+    assert r.returncode == 0, r.stderr
+    r = run_hwnas("evaluate", "--run-dir", str(run))
+    assert r.returncode == 0, r.stderr
+    assert "eem-ch50 (tiny, 6 steps)" in r.stdout and "extreme" in r.stdout
+    assert (run / "metrics.json").is_file()
+    r = run_hwnas("train", "--arch", "eem-ch50", "--preset", "tiny", "--steps", "9", "--run-dir", str(run))
+    assert r.returncode == 2 and "other settings (steps)" in r.stderr
+    r = run_hwnas("train", "--arch", "resnet", "--preset", "tiny", "--run-dir", str(tmp_path / "x"))
+    assert r.returncode == 2 and "unknown encoder 'resnet'" in r.stderr
