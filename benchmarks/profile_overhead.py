@@ -42,8 +42,10 @@ def main() -> None:
         table.save(Path(tmp) / "lut.csv")
         wall = time.perf_counter() - start
     timed = report.timed_ms / 1e3
-    print(f"space {args.space}/{args.preset} on {args.device} ({backend.name}, {device.profile.warmup} warm-up + "
-          f"{device.profile.runs} timed runs per op)")
+    print(
+        f"space {args.space}/{args.preset} on {args.device} ({backend.name}, {device.profile.warmup} warm-up + "
+        f"{device.profile.runs} timed runs per op)"
+    )
     print(f"unique ops            {len(specs)}")
     print(f"LUT-build wall time   {wall:.2f} s")
     print(f"timed runs, summed    {timed:.3f} s")

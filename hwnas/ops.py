@@ -8,7 +8,7 @@ float32 are the defaults and are omitted too, so each OpSpec has exactly one can
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwnas.errors import HwnasError
@@ -190,9 +190,6 @@ class OpSpec:
         from hwnas import nn as hnn
 
         return hnn.build(self)
-
-    def as_row(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _prefix(token: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,13 +67,7 @@ class Profiler:
         s = self.settings
         return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
 
-    def run(
-        self,
-        specs: Sequence[OpSpec],
-        progress: bool = True,
-        retry_failed: bool = False,
-        on_measured: Callable[[OpSpec], None] | None = None,
-    ) -> ProfileReport:
+    def run(self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False) -> ProfileReport:
         self.backend.check()
         lock = FileLock(str(self.store.path) + f".{self.device.name}.lock")
         try:
@@ -84,11 +78,11 @@ class Profiler:
                 f"{self.store.path}; wait for it or use another --workdir"
             ) from None
         try:
-            return self._run(specs, progress, retry_failed, on_measured)
+            return self._run(specs, progress, retry_failed)
         finally:
             lock.release()
 
-    def _run(self, specs, progress, retry_failed, on_measured) -> ProfileReport:
+    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
         start = time.perf_counter()
         dev, cid = self.device.name, self.config_id
         self.store.register_config(dev, cid, {**self.backend.config(), "device": dev})
@@ -106,8 +100,6 @@ class Profiler:
         for i, spec in enumerate(todo, start=1):
             bar.set_postfix_str(spec.key, refresh=False)
             self._measure_and_store(spec, report)
-            if on_measured is not None:
-                on_measured(spec)
             bar.update(1)
             if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
                 self._calibrate("reference", ref, report)

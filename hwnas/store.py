@@ -124,11 +124,6 @@ class MeasurementStore:
             out[key] = StoredResult(key, status, m, attempts, error, at)
         return out
 
-    def count_rows(self, device: str, config_id: str) -> int:
-        return self.conn.execute(
-            "SELECT COUNT(*) FROM measurements WHERE device = ? AND config_id = ?", (device, config_id)
-        ).fetchone()[0]
-
     # ---- calibration: per-inference overhead and the drift reference ------------------------------
     def put_calibration(self, device: str, config_id: str, kind: str, op_key: str, m: Measurement) -> None:
         with self.conn:
