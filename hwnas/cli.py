@@ -270,7 +270,12 @@ def lut_diff(table_a: Path, table_b: Path, top: int) -> None:
 
 
 @cli.command("train")
-@click.option("--arch", "encoder", required=True, help="Encoder to train: eem, eem-ch50 or eem-res50.")
+@click.option(
+    "--arch",
+    "encoder",
+    required=True,
+    help="Encoder to train: eem, eem-ch50, eem-res50, or an architecture .json of the avatar space.",
+)
 @click.option("--preset", default=DEFAULT_PRESET, show_default=True, help="Task preset: tiny, small (CPU), paper.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default: the preset's).")
 @click.option(
@@ -315,7 +320,7 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
     )
     data = load_data(config)
     model = build_encoder(config, data)
-    run_dir = run_dir or Path("runs") / f"{encoder}-{preset}{'' if ee_loss else '-no-ee'}"
+    run_dir = run_dir or Path("runs") / f"{Path(encoder).stem}-{preset}{'' if ee_loss else '-no-ee'}"
     result = train(model, data, config, run_dir, task.render_size, progress=progress, torch_device=torch_device)
     click.echo(
         f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import torch
 
+from hwnas.architecture import Architecture
 from hwnas.avatar.data import AvatarData, load_npz, synthesize, task_preset
 from hwnas.avatar.encoders import BASELINES, build_baseline, count_flops, count_params
 from hwnas.avatar.evaluate import mean_predictor, model_predictor, render_mse
+from hwnas.avatar.network import AvatarNetwork
 from hwnas.avatar.train import CHECKPOINT, TrainConfig, load_checkpoint
 from hwnas.errors import HwnasError
+from hwnas.searchspaces import get_preset
 
 
 def load_data(config: TrainConfig) -> AvatarData:
@@ -22,10 +25,17 @@ def load_data(config: TrainConfig) -> AvatarData:
 
 
 def build_encoder(config: TrainConfig, data: AvatarData) -> torch.nn.Module:
+    """A baseline by name, or the network of an architecture JSON of the avatar space."""
+    if config.encoder.endswith(".json"):
+        arch = Architecture.load(Path(config.encoder))
+        if arch.preset != config.preset:
+            raise HwnasError(
+                f"architecture {config.encoder} is for preset {arch.preset!r}; pass --preset {arch.preset}"
+            )
+        return AvatarNetwork(arch, get_preset(arch.space, arch.preset), data.views.shape[-1])
     if config.encoder not in BASELINES:
         raise HwnasError(
-            f"unknown encoder {config.encoder!r}; available: {', '.join(BASELINES)} "
-            "(searched architectures, arch.json, arrive with `hwnas search`)"
+            f"unknown encoder {config.encoder!r}; available: {', '.join(BASELINES)} or an architecture .json"
         )
     return build_baseline(config.encoder, config.preset, data.views.shape[-1], data.z.shape[1], data.y.shape[1] // 2)
 

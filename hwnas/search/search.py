@@ -1,0 +1,151 @@
+"""The differentiable search loop: alternate weight steps and architecture steps on separate data splits."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from hwnas.architecture import Architecture
+from hwnas.avatar.data import AvatarData
+from hwnas.avatar.decoder import VIEW_DIRECTIONS
+from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
+from hwnas.errors import HwnasError
+from hwnas.lut.table import LatencyTable
+from hwnas.search.supernet import AvatarSupernet, LatencyModel
+from hwnas.searchspaces.declarative import SpacePreset
+
+LATENCY_LOSSES = ("log", "hinge")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    target_ms: float
+    steps: int = 300
+    warmup: int = 60  # weight-only steps before architecture steps begin
+    batch: int = 32
+    latency_loss: str = "log"
+    latency_weight: float = 1.0
+    tau_start: float = 5.0
+    tau_end: float = 0.5
+    hold: int = 10  # iterations a sampled resolution is held (K)
+    lr_weights: float = 2e-3
+    lr_arch: float = 5e-2
+    seed: int = 0
+    ee_loss: bool = True
+    render_size: int = 32
+
+
+def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:
+    """``log``: |log(lat / target)|, pulls towards the target from both sides (a multiplicative error);
+    ``hinge``: max(0, lat / target - 1), only penalises going over."""
+    if form == "log":
+        return torch.log(latency / target).abs()
+    if form == "hinge":
+        return torch.relu(latency / target - 1)
+    raise HwnasError(f"unknown latency loss {form!r}; choose from {', '.join(LATENCY_LOSSES)}")
+
+
+def temperature(step: int, config: SearchConfig) -> float:
+    """Exponential annealing from tau_start to tau_end over the search."""
+    frac = min(step / max(config.steps - 1, 1), 1.0)
+    return config.tau_start * (config.tau_end / config.tau_start) ** frac
+
+
+@dataclass
+class SearchResult:
+    architecture: Architecture
+    predicted_ms: float
+    history: list[dict[str, float]]
+    wall_s: float
+
+
+def search(preset: SpacePreset, table: LatencyTable, data: AvatarData, config: SearchConfig,
+           progress: bool = True, torch_device: str = "cpu") -> SearchResult:  # fmt: skip
+    if config.latency_loss not in LATENCY_LOSSES:
+        raise HwnasError(f"unknown latency loss {config.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
+    torch.manual_seed(config.seed)
+    device = torch.device(torch_device)
+    net = AvatarSupernet(preset, hold=config.hold).to(device)
+    latency = LatencyModel(preset, table)
+    task = AvatarLoss(data.z.shape[1], config.render_size,
+                      extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None).to(device)  # fmt: skip
+    w_opt = torch.optim.AdamW(net.weight_parameters(), lr=config.lr_weights, weight_decay=1e-4)
+    a_opt = torch.optim.Adam([*net.arch_parameters(), *(p.theta for p in net.policies.values())],
+                             lr=config.lr_arch, betas=(0.5, 0.999))  # fmt: skip
+    pool = data.indices("train")
+    g = torch.Generator().manual_seed(config.seed)
+    pool = pool[torch.randperm(len(pool), generator=g)]
+    cut = int(0.8 * len(pool))
+    weight_split, arch_split = pool[:cut], pool[cut:]  # separate splits for weights and architecture
+    views = tuple(VIEW_DIRECTIONS)
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    for policy in net.policies.values():
+        policy.sample()
+    bar = tqdm(range(config.steps), desc="search", unit="step", disable=not progress)
+    for step in bar:
+        net.tau = temperature(step, config)
+        view = (views[step % len(views)],)
+        # weight step on the weight split
+        batch = _batch(data, weight_split, config.batch, g, device)
+        loss, _ = task(net(batch["views"]), batch, views=view)
+        w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        w_opt.step()
+        record = {"step": step, "tau": net.tau, "weight_loss": loss.item()}
+        if step >= config.warmup:
+            batch = _batch(data, arch_split, config.batch, g, device)
+            task_loss, _ = task(net(batch["views"]), batch, views=view)
+            lat = latency(list(net.branches), net.resolutions())
+            lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
+            objective = task_loss + config.latency_weight * lat_loss
+            surrogate = sum(s for s in (p.observe(-objective.item()) for p in net.policies.values()) if s is not None)
+            a_opt.zero_grad(set_to_none=True)
+            (objective + surrogate).backward()
+            a_opt.step()
+            if not isinstance(surrogate, int):  # a held resolution finished its K iterations: sample anew
+                for policy in net.policies.values():
+                    policy.sample()
+            record.update(arch_loss=task_loss.item(), latency_ms=lat.item(), latency_loss=lat_loss.item())
+            bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{task_loss.item():.4f}", refresh=False)
+        history.append(record)
+    bar.close()
+    arch = net.derive()
+    predicted = table.predict_ms(arch.op_specs(preset))
+    return SearchResult(arch, predicted, history, time.perf_counter() - start)
+
+
+def _batch(data: AvatarData, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
+    idx = pool[torch.randint(len(pool), (size,), generator=g)]
+    return {k: v.to(device) for k, v in data.batch(idx).items()}
+
+
+def write_report(result: SearchResult, preset: SpacePreset, config: SearchConfig, out_dir: Path,
+                 table_path: Path) -> Path:  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.architecture.save(out_dir / "arch.json")
+    report = {
+        "target_ms": config.target_ms,
+        "predicted_ms": result.predicted_ms,
+        "mflops": result.architecture.flops(preset) / 1e6,
+        "resolutions": result.architecture.resolutions,
+        "branches": {
+            f"{b.view}.{b.branch}": [f"{c.op}@{c.width}" for c in b.layers] for b in result.architecture.branches
+        },
+        "table": str(table_path),
+        "config": asdict(config),
+        "wall_s": result.wall_s,
+        "history": result.history,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=_finite))
+    return out_dir / "arch.json"
+
+
+def _finite(x: object) -> object:
+    return None if isinstance(x, float) and not math.isfinite(x) else str(x)

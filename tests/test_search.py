@@ -1,0 +1,105 @@
+"""The searcher's core properties: gradient path of the latency, masking equivalence, REINFORCE sign."""
+
+import itertools
+import random
+
+import pytest
+import torch
+
+from hwnas.architecture import Architecture
+from hwnas.errors import HwnasError
+from hwnas.lut import LatencyTable
+from hwnas.search.search import SearchConfig, latency_loss, temperature
+from hwnas.search.supernet import AvatarSupernet, LatencyModel, MixedLayer, ResolutionPolicy
+from hwnas.searchspaces import get_preset
+from hwnas.searchspaces.declarative import LayerCandidates, OpTemplate
+
+TINY = get_preset("avatar", "tiny")
+
+
+def test_latency_gradient_reaches_every_architecture_parameter(tiny_lut):
+    table = LatencyTable.load(tiny_lut["table"])
+    net = AvatarSupernet(TINY)
+    model = LatencyModel(TINY, table)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    loss = latency_loss(model(list(net.branches), net.resolutions()), target=0.05, form="log")
+    loss.backward()
+    params = dict(net.named_parameters())
+    arch = [n for n in params if n.endswith(("alpha_op", "alpha_width"))]
+    assert len(arch) == 2 * len(TINY.branches) * len(TINY.layers)
+    for name in arch:
+        assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
+
+
+def test_expected_latency_of_a_one_hot_distribution_is_the_table_prediction(tiny_lut):
+    """With every choice made certain, the differentiable expectation equals LatencyTable.predict_ms."""
+    table = LatencyTable.load(tiny_lut["table"])
+    net = AvatarSupernet(TINY)
+    arch = Architecture.sample(TINY, random.Random(3))
+    with torch.no_grad():
+        for branch, choice in zip(net.branches, arch.branches, strict=True):
+            for layer, c in zip(branch.layers, choice.layers, strict=True):
+                layer.alpha_op.fill_(-1e4)[layer.ops_names.index(c.op)] = 1e4
+                layer.alpha_width.fill_(-1e4)[layer.widths.index(c.width)] = 1e4
+    expected = LatencyModel(TINY, table)(list(net.branches), arch.resolutions)
+    assert expected.item() == pytest.approx(table.predict_ms(arch.op_specs(TINY)), rel=1e-5)
+
+
+@pytest.mark.parametrize(("template", "output_module"), [("conv-k3", ""), ("fmbconv-k3-e2", "block.1.")])
+def test_a_width_mask_equals_a_narrower_op(template, output_module):
+    """FBNetV2 masking: the max-width op with mask 'first 4 channels' is the 4-wide op (same weights)."""
+    torch.manual_seed(0)
+    layer = LayerCandidates(0, 2, (8,), (4, 8), (OpTemplate.parse(template),), 12)
+    mixed = MixedLayer(layer).eval()
+    mixed.alpha_width.data = torch.tensor([1e4, -1e4])  # width 4 for certain
+    x = torch.randn(2, 8, 12, 12)
+    y = mixed(x, tau=1.0)
+    narrow = OpTemplate.parse(template).instantiate(8, 4, 2, 12).build_module()
+    state = {
+        k: v[:4] if k.startswith(output_module) and v.ndim else v for k, v in mixed.candidates[0].state_dict().items()
+    }
+    narrow.load_state_dict(state)
+    assert torch.allclose(y[:, :4], narrow(x), atol=1e-5)
+    assert torch.all(y[:, 4:] == 0)
+
+
+def test_reinforce_moves_probability_towards_the_better_choice():
+    torch.manual_seed(0)
+    policy = ResolutionPolicy(3, hold=4)
+    opt = torch.optim.Adam(policy.parameters(), lr=0.1)
+    reward = {0: -1.0, 1: 0.0, 2: -2.0}  # choice 1 is best
+    policy.sample()
+    for _ in range(400):
+        surrogate = policy.observe(reward[policy.current] + 0.1 * torch.randn(()).item())
+        if surrogate is not None:
+            opt.zero_grad()
+            surrogate.backward()
+            opt.step()
+            policy.sample()
+    probs = torch.softmax(policy.theta, 0)
+    assert policy.best() == 1 and probs[1] > 0.8
+
+
+def test_latency_losses_and_temperature():
+    lat = torch.tensor(2.0, requires_grad=True)
+    assert latency_loss(lat, 1.0, "log").item() == pytest.approx(0.6931, rel=1e-3)
+    assert float(latency_loss(torch.tensor(0.5), 1.0, "log")) == pytest.approx(0.6931, rel=1e-3)
+    assert float(latency_loss(torch.tensor(0.5), 1.0, "hinge")) == 0.0
+    assert latency_loss(lat, 1.0, "hinge").item() == pytest.approx(1.0)
+    with pytest.raises(HwnasError):
+        latency_loss(lat, 1.0, "square")
+    config = SearchConfig(target_ms=1.0, steps=11, tau_start=4.0, tau_end=0.25)
+    taus = [temperature(s, config) for s in range(11)]
+    assert taus[0] == pytest.approx(4.0) and taus[-1] == pytest.approx(0.25)
+    assert all(a > b for a, b in itertools.pairwise(taus))
+
+
+def test_derived_architecture_is_valid_and_round_trips():
+    net = AvatarSupernet(TINY)
+    arch = net.derive()
+    arch.validate(TINY)
+    assert Architecture.from_json(arch.to_json()) == arch
+    keys = {s.key for s in TINY.enumerate_ops()}
+    assert {s.key for s in arch.op_specs(TINY)} <= keys
