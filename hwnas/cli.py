@@ -353,6 +353,112 @@ def evaluate_cmd(run_dir: Path) -> None:
     click.echo("test per identity: " + ", ".join(f"#{k} {v:.2f}" for k, v in m["test"]["per_identity"].items()))
 
 
+@cli.command("search")
+@_device_options
+@_space_options(required=True)
+@click.option(
+    "--target-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Latency target of the whole encoder on the device, in ms.",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Search steps (default: the preset's).")
+@click.option(
+    "--latency-loss",
+    type=click.Choice(["log", "hinge"]),
+    default="log",
+    show_default=True,
+    help="log: |log(lat/target)| pulls to the target; hinge: penalises only going over it.",
+)
+@click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
+@click.option(
+    "--ee-loss/--no-ee-loss",
+    default=True,
+    show_default=True,
+    help="Extreme-expression weight of Eq. 3 (--no-ee-loss gives the paper's VC-NAS ablation).",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where arch.json and report.json go; default runs/search-<device>-<preset>-<target>ms.",
+)
+@click.option(
+    "--lut-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("HWNAS_LUT_DIR", "lut"),
+    show_default="lut (or $HWNAS_LUT_DIR)",
+)
+@click.option("--torch-device", default="cpu", show_default=True, help="cpu, cuda, ...")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@_workdir_option
+def search_cmd(
+    device_name,
+    devices_file,
+    space,
+    preset,
+    target_ms,
+    steps,
+    latency_loss,
+    latency_weight,
+    ee_loss,
+    seed,
+    out_dir,
+    lut_dir,
+    torch_device,
+    progress,
+    workdir,
+) -> None:
+    """Differentiable hardware-aware search of the avatar encoder against the device's latency table.
+
+    Builds the table first when it is missing (profiling what the store lacks), then alternates weight and
+    architecture steps and writes the most likely architecture (arch.json) and a report.
+    """
+    from hwnas import backends as registry
+    from hwnas.avatar.data import synthesize, task_preset
+    from hwnas.devices import get_device
+    from hwnas.lut.build import default_table_path, ensure_table
+    from hwnas.search.search import SEARCH_STEPS, SearchConfig, search, write_report
+    from hwnas.searchspaces import get_preset
+
+    space_preset = get_preset(space, preset)
+    if space_preset.space != "avatar":
+        raise HwnasError(f"hwnas search supports the avatar space so far, not {space_preset.space!r}")
+    device = get_device(device_name, devices_file)
+    backend = registry.create(device.backend, device.options)
+    table_path = default_table_path(lut_dir, device.name, space_preset.space, preset)
+    table = ensure_table(device, backend, space_preset, workdir, table_path, progress)
+    task = task_preset(preset)
+    config = SearchConfig(
+        target_ms=target_ms,
+        steps=steps or SEARCH_STEPS[preset],
+        batch=task.batch,
+        latency_loss=latency_loss,
+        latency_weight=latency_weight,
+        seed=seed,
+        ee_loss=ee_loss,
+        render_size=min(task.render_size, 32),
+        warmup=max(1, (steps or SEARCH_STEPS[preset]) // 5),
+    )
+    result = search(space_preset, table, synthesize(task, seed=seed), config, progress, torch_device)
+    out_dir = out_dir or Path("runs") / f"search-{device.name}-{preset}-{target_ms:g}ms"
+    arch_path = write_report(result, space_preset, config, out_dir, table_path)
+    arch = result.architecture
+    click.echo(
+        f"target {target_ms:g} ms, predicted {result.predicted_ms:.3f} ms, "
+        f"{arch.flops(space_preset) / 1e6:.2f} MFLOPs, search {result.wall_s:.0f} s"
+    )
+    click.echo("resolutions: " + ", ".join(f"{v} {r}" for v, r in arch.resolutions.items()))
+    for b in arch.branches:
+        click.echo(f"  {b.view}.{b.branch}: " + " ".join(f"{c.op}@{c.width}" for c in b.layers))
+    click.echo(
+        f"wrote {arch_path} and {out_dir / 'report.json'}; train it with: "
+        f"hwnas train --arch {arch_path} --preset {preset}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -1,6 +1,7 @@
 """The searcher's core properties: gradient path of the latency, masking equivalence, REINFORCE sign."""
 
 import itertools
+import json
 import random
 
 import pytest
@@ -103,3 +104,27 @@ def test_derived_architecture_is_valid_and_round_trips():
     assert Architecture.from_json(arch.to_json()) == arch
     keys = {s.key for s in TINY.enumerate_ops()}
     assert {s.key for s in arch.op_specs(TINY)} <= keys
+
+
+def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
+    from hwnas.avatar.network import AvatarNetwork
+
+    from .conftest import run_hwnas
+
+    lut_dir = tiny_lut["table"].parent.parent
+    out = tmp_path / "search"
+    r = run_hwnas("search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "0.2",
+                  "--steps", "4", "--workdir", str(tiny_lut["workdir"]), "--lut-dir", str(lut_dir), "--out", str(out),
+                  "--no-progress")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    arch = Architecture.load(out / "arch.json")
+    report = json.loads((out / "report.json").read_text())
+    table = LatencyTable.load(tiny_lut["table"])
+    assert report["predicted_ms"] == pytest.approx(table.predict_ms(arch.op_specs(TINY)))
+    assert len(report["history"]) == 4 and report["target_ms"] == 0.2
+    AvatarNetwork(arch, TINY, 24)  # builds
+    r = run_hwnas("train", "--arch", str(out / "arch.json"), "--preset", "tiny", "--steps", "2",
+                  "--run-dir", str(tmp_path / "run"), "--no-progress")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = run_hwnas("search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "-1")
+    assert r.returncode == 2 and "target-ms" in r.stderr

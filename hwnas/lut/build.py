@@ -73,3 +73,22 @@ def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend,
         "hwnas_version": __version__,
     }
     return LatencyTable.from_rows(rows, metadata)
+
+
+def ensure_table(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path, table_path: Path,
+                 progress: bool = True) -> LatencyTable:  # fmt: skip
+    """Load the table at ``table_path``; if it is missing, profile what is missing and build it first."""
+    if table_path.is_file():
+        table = LatencyTable.load(table_path)
+        table.require(s.key for s in preset.enumerate_ops())
+        return table
+    from hwnas.artifacts import ArtifactCache
+    from hwnas.profiler import Profiler
+
+    with MeasurementStore(Path(workdir) / "measurements.sqlite") as store:
+        Profiler(device, backend, store, ArtifactCache(Path(workdir) / "artifacts")).run(
+            preset.enumerate_ops(), progress=progress
+        )
+        table = build_table(store, device, backend, preset)
+    table.save(table_path)
+    return table

@@ -21,6 +21,7 @@ from hwnas.search.supernet import AvatarSupernet, LatencyModel
 from hwnas.searchspaces.declarative import SpacePreset
 
 LATENCY_LOSSES = ("log", "hinge")
+SEARCH_STEPS = {"tiny": 30, "small": 400, "paper": 20000}
 
 
 @dataclass(frozen=True)
