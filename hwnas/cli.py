@@ -309,6 +309,8 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
     task = task_preset(preset)
     if data_file is not None and not data_file.is_file():
         raise HwnasError(f"data file {data_file} does not exist")
+    if encoder.endswith(".json"):
+        encoder = str(Path(encoder).resolve())  # a resumed run must find it from any directory
     config = TrainConfig(
         encoder=encoder,
         preset=preset,
@@ -316,7 +318,7 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
         batch=task.batch,
         seed=seed,
         ee_loss=ee_loss,
-        data=str(data_file) if data_file else "synthetic",
+        data=str(data_file.resolve()) if data_file else "synthetic",
     )
     data = load_data(config)
     model = build_encoder(config, data)
