@@ -37,22 +37,34 @@ class Architecture:
 
     # ---- JSON ----------------------------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps({
-            "space": self.space, "preset": self.preset, "resolutions": self.resolutions,
-            "branches": [{"view": b.view, "branch": b.branch,
-                          "layers": [{"op": c.op, "width": c.width} for c in b.layers]} for b in self.branches],
-        }, indent=2)  # fmt: skip
+        return json.dumps(
+            {
+                "space": self.space,
+                "preset": self.preset,
+                "resolutions": self.resolutions,
+                "branches": [
+                    {"view": b.view, "branch": b.branch, "layers": [{"op": c.op, "width": c.width} for c in b.layers]}
+                    for b in self.branches
+                ],
+            },
+            indent=2,
+        )
 
     @classmethod
     def from_json(cls, text: str, source: str = "<json>") -> Architecture:
         try:
             raw = json.loads(text)
             return cls(
-                space=raw["space"], preset=raw["preset"],
+                space=raw["space"],
+                preset=raw["preset"],
                 resolutions={k: int(v) for k, v in raw["resolutions"].items()},
-                branches=tuple(BranchChoice(b["view"], b["branch"], tuple(LayerChoice(str(c["op"]), int(c["width"]))
-                               for c in b["layers"])) for b in raw["branches"]),
-            )  # fmt: skip
+                branches=tuple(
+                    BranchChoice(
+                        b["view"], b["branch"], tuple(LayerChoice(str(c["op"]), int(c["width"])) for c in b["layers"])
+                    )
+                    for b in raw["branches"]
+                ),
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise HwnasError(f"architecture {source} is malformed ({type(exc).__name__}: {exc})") from None
 

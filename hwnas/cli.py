@@ -374,6 +374,14 @@ def evaluate_cmd(run_dir: Path) -> None:
 )
 @click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
 @click.option(
+    "--method",
+    type=click.Choice(["differentiable", "random"]),
+    default="differentiable",
+    show_default=True,
+    help="random: the equal-budget baseline (architectures predicted within 10% of the target, each "
+    "trained for an equal share of the steps, best held-out loss wins).",
+)
+@click.option(
     "--ee-loss/--no-ee-loss",
     default=True,
     show_default=True,
@@ -405,6 +413,7 @@ def search_cmd(
     steps,
     latency_loss,
     latency_weight,
+    method,
     ee_loss,
     seed,
     out_dir,
@@ -444,8 +453,14 @@ def search_cmd(
         render_size=min(task.render_size, 32),
         warmup=max(1, (steps or SEARCH_STEPS[preset]) // 5),
     )
-    result = search(space_preset, table, synthesize(task, seed=seed), config, progress, torch_device)
-    out_dir = out_dir or Path("runs") / f"search-{device.name}-{preset}-{target_ms:g}ms"
+    data = synthesize(task, seed=seed)
+    if method == "random":
+        from hwnas.search.random_search import random_search
+
+        result = random_search(space_preset, table, data, config)
+    else:
+        result = search(space_preset, table, data, config, progress, torch_device)
+    out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"
     arch_path = write_report(result, space_preset, config, out_dir, table_path)
     arch = result.architecture
     click.echo(

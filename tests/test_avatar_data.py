@@ -27,9 +27,10 @@ def test_shapes_follow_the_preset_and_the_avatar_space(tiny):
     assert tiny.views.shape == (n, 3, t.view_res, t.view_res) and tiny.views.dtype == torch.uint8
     assert tiny.z.shape == (n, t.latent_dim) and tiny.g.shape == (n, 4) and tiny.y.shape == (n, 2 * t.keypoints)
     assert [len(tiny.indices(s)) for s in SPLITS] == [
-        t.identities * t.train_videos * t.frames_per_video, t.identities * t.test_frames,
+        t.identities * t.train_videos * t.frames_per_video,
+        t.identities * t.test_frames,
         t.identities * t.extreme_frames,
-    ]  # fmt: skip
+    ]
 
 
 def test_extreme_frames_are_asymmetric_and_rare_in_training():

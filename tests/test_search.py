@@ -113,9 +113,26 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
 
     lut_dir = tiny_lut["table"].parent.parent
     out = tmp_path / "search"
-    r = run_hwnas("search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "0.2",
-                  "--steps", "4", "--workdir", str(tiny_lut["workdir"]), "--lut-dir", str(lut_dir), "--out", str(out),
-                  "--no-progress")  # fmt: skip
+    r = run_hwnas(
+        "search",
+        "--space",
+        "avatar",
+        "--device",
+        "cpu",
+        "--preset",
+        "tiny",
+        "--target-ms",
+        "0.2",
+        "--steps",
+        "4",
+        "--workdir",
+        str(tiny_lut["workdir"]),
+        "--lut-dir",
+        str(lut_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     arch = Architecture.load(out / "arch.json")
     report = json.loads((out / "report.json").read_text())
@@ -123,8 +140,38 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
     assert report["predicted_ms"] == pytest.approx(table.predict_ms(arch.op_specs(TINY)))
     assert len(report["history"]) == 4 and report["target_ms"] == 0.2
     AvatarNetwork(arch, TINY, 24)  # builds
-    r = run_hwnas("train", "--arch", str(out / "arch.json"), "--preset", "tiny", "--steps", "2",
-                  "--run-dir", str(tmp_path / "run"), "--no-progress")  # fmt: skip
+    r = run_hwnas(
+        "train",
+        "--arch",
+        str(out / "arch.json"),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     r = run_hwnas("search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "-1")
     assert r.returncode == 2 and "target-ms" in r.stderr
+
+
+def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
+    from hwnas.avatar.data import synthesize, task_preset
+    from hwnas.search.random_search import feasible_architectures, random_search
+
+    table = LatencyTable.load(tiny_lut["table"])
+    predictions = sorted(
+        table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(50)
+    )
+    target = predictions[25]  # the median random architecture: many fall within 10% of it
+    archs = feasible_architectures(TINY, table, target, count=3)
+    assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.1 for a in archs)
+    assert len({a.to_json() for a in archs}) == len(archs)
+    config = SearchConfig(target_ms=target, steps=6, batch=8, render_size=24)
+    result = random_search(TINY, table, synthesize(task_preset("tiny")), config, candidates=3)
+    assert sum(h["steps"] for h in result.history) == 6
+    assert result.architecture in archs
+    with pytest.raises(HwnasError, match="no random architecture"):
+        feasible_architectures(TINY, table, target_ms=1e-6, count=1, max_draws=50)

@@ -126,8 +126,10 @@ def load_npz(path: Path) -> AvatarData:
         if v.ndim != 3 or v.shape[1] != v.shape[2] or v.shape != views[0].shape:
             raise HwnasError(f"data file {path}: {k} must be (N, R, R) like left_eye {views[0].shape}, got {v.shape}")
     if views[0].dtype != np.uint8:
-        if not all(np.issubdtype(v.dtype, np.floating) and np.isfinite(v).all() and v.min() >= 0 and v.max() <= 1
-                   for v in views):  # fmt: skip
+        if not all(
+            np.issubdtype(v.dtype, np.floating) and np.isfinite(v).all() and v.min() >= 0 and v.max() <= 1
+            for v in views
+        ):
             raise HwnasError(f"data file {path}: views must be uint8 or floats in [0, 1]")
         views = [np.round(v * 255).astype(np.uint8) for v in views]
     arrays = {}
@@ -153,16 +155,24 @@ def load_npz(path: Path) -> AvatarData:
         appearance = torch.tensor(Identity.sample(0, 0).appearance()).expand(n_ids, -1).clone()
     return AvatarData(
         views=torch.tensor(np.stack(views, 1)),
-        z=arrays["z"], g=arrays["g"], y=arrays["y"], identity=identity,
+        z=arrays["z"],
+        g=arrays["g"],
+        y=arrays["y"],
+        identity=identity,
         split=torch.tensor([SPLITS.index(s) for s in split.tolist()], dtype=torch.long),
         appearance=appearance,
-    )  # fmt: skip
+    )
 
 
 def save_npz(data: AvatarData, path: Path) -> None:
     """Write data in the bring-your-own format (useful to cache synthetic data or as an example)."""
     np.savez_compressed(
-        path, **{v: data.views[:, i].numpy() for i, v in enumerate(VIEWS)}, z=data.z.numpy(), g=data.g.numpy(),
-        y=data.y.numpy(), identity=data.identity.numpy(), split=np.array([SPLITS[i] for i in data.split.tolist()]),
+        path,
+        **{v: data.views[:, i].numpy() for i, v in enumerate(VIEWS)},
+        z=data.z.numpy(),
+        g=data.g.numpy(),
+        y=data.y.numpy(),
+        identity=data.identity.numpy(),
+        split=np.array([SPLITS[i] for i in data.split.tolist()]),
         appearance=data.appearance.numpy(),
-    )  # fmt: skip
+    )

@@ -108,8 +108,9 @@ class AvatarDecoder(torch.nn.Module):
         iris_xy = centers + torch.stack([0.22 * ew[:, None] * g[:, 0::2], 0.24 * eh[:, None] * g[:, 1::2]], -1)
         eye_geometry = torch.cat([iris_xy, _surface_depth(centers).expand(n, 2)[..., None] + 0.02], -1)
 
-        base = torch.stack([appearance[:, 3], appearance[:, 3] * 0.4, appearance[:, 6], torch.full_like(ew, 0.05),
-                            appearance[:, 4]], 1)  # fmt: skip
+        base = torch.stack(
+            [appearance[:, 3], appearance[:, 3] * 0.4, appearance[:, 6], torch.full_like(ew, 0.05), appearance[:, 4]], 1
+        )
         tint = torch.tensor([[1.0, 0.8, 0.7], [1.0, 0.9, 0.8], [1.0, 0.6, 0.6], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
         face_texture = (base[..., None] * tint + torch.einsum("np,pkc->nkc", p, self.texture_basis) * 0.2).clamp(0, 1)
         iris = appearance[:, 5, None, None] * torch.tensor([0.6, 0.8, 1.0]) + 0.05 * g.abs().mean(1)[:, None, None]

@@ -12,9 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 
 PARAM_NAMES = (
-    "gaze_l_yaw", "gaze_l_pitch", "gaze_r_yaw", "gaze_r_pitch",
-    "lid_l", "lid_r", "brow_l", "brow_r", "jaw", "smile", "pucker",
-)  # fmt: skip
+    "gaze_l_yaw",
+    "gaze_l_pitch",
+    "gaze_r_yaw",
+    "gaze_r_pitch",
+    "lid_l",
+    "lid_r",
+    "brow_l",
+    "brow_r",
+    "jaw",
+    "smile",
+    "pucker",
+)
 N_PARAMS = len(PARAM_NAMES)
 GAZE = slice(0, 4)  # the gaze g: (left yaw, left pitch, right yaw, right pitch)
 GAZE_RANGE = 0.55  # typical |yaw| in training; the extreme subset looks beyond it
@@ -39,9 +48,14 @@ class Identity:
     def sample(cls, index: int, seed: int) -> Identity:
         rng = np.random.default_rng([seed, index, 17])
         camera = np.stack(
-            [rng.uniform(-0.08, 0.08, 3), rng.uniform(-0.08, 0.08, 3), rng.uniform(-0.12, 0.12, 3),
-             rng.uniform(0.9, 1.1, 3)], axis=1,
-        )  # fmt: skip
+            [
+                rng.uniform(-0.08, 0.08, 3),
+                rng.uniform(-0.08, 0.08, 3),
+                rng.uniform(-0.12, 0.12, 3),
+                rng.uniform(0.9, 1.1, 3),
+            ],
+            axis=1,
+        )
         return cls(
             index=index,
             eye_width=float(rng.uniform(0.62, 0.78)),
@@ -56,8 +70,10 @@ class Identity:
 
     def appearance(self) -> np.ndarray:
         """The identity's fixed appearance vector, as the decoder consumes it."""
-        return np.array([self.eye_width, self.eye_height, self.iris_radius, self.skin, self.sclera, self.iris,
-                         self.lips], dtype=np.float32)  # fmt: skip
+        return np.array(
+            [self.eye_width, self.eye_height, self.iris_radius, self.skin, self.sclera, self.iris, self.lips],
+            dtype=np.float32,
+        )
 
 
 N_APPEARANCE = 7

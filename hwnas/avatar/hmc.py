@@ -83,8 +83,16 @@ def render_hmc(
         else:
             mirror = 1.0 if view == "left_eye" else -1.0
             g, lid, brow = (0, 4, 6) if view == "left_eye" else (2, 5, 7)
-            img = eye_image(mirror * x, y, mirror * params[:, g], params[:, g + 1], params[:, lid], params[:, brow],
-                            appearance, sharp)  # fmt: skip
+            img = eye_image(
+                mirror * x,
+                y,
+                mirror * params[:, g],
+                params[:, g + 1],
+                params[:, lid],
+                params[:, brow],
+                appearance,
+                sharp,
+            )
         gain = 1 + light[:, i, 0, None, None] + light[:, i, 1, None, None] * x + light[:, i, 2, None, None] * y
         img = img * gain + noise * torch.randn(img.shape, generator=generator)
         out[view] = img.clamp(0, 1).unsqueeze(1)

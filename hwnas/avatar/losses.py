@@ -47,8 +47,13 @@ class ExtremeExpressionWeight(nn.Module):
 
 
 class AvatarLoss(nn.Module):
-    def __init__(self, latent_dim: int, render_size: int, weights: LossWeights = LossWeights(),
-                 extreme_weight: ExtremeExpressionWeight | None = None):  # fmt: skip
+    def __init__(
+        self,
+        latent_dim: int,
+        render_size: int,
+        weights: LossWeights = LossWeights(),
+        extreme_weight: ExtremeExpressionWeight | None = None,
+    ):
         super().__init__()
         self.decoder = AvatarDecoder(latent_dim)
         self.render_size = render_size

@@ -19,10 +19,12 @@ class AvatarNetwork(nn.Module):
         self.arch, self.input_res = arch, input_res
         arch.validate(preset)
         self.branch_keys = [f"{b.view}.{b.branch}" for b in arch.branches]
-        self.branches = nn.ModuleDict({
-            key.replace(".", "__"): nn.Sequential(*[s.build_module() for s in arch.branch_specs(preset, b)])
-            for key, b in zip(self.branch_keys, arch.branches, strict=True)
-        })  # fmt: skip
+        self.branches = nn.ModuleDict(
+            {
+                key.replace(".", "__"): nn.Sequential(*[s.build_module() for s in arch.branch_specs(preset, b)])
+                for key, b in zip(self.branch_keys, arch.branches, strict=True)
+            }
+        )
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout)
         self.regress_from = preset.regressor

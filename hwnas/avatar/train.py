@@ -55,8 +55,16 @@ def _batch_indices(pool: torch.Tensor, step: int, config: TrainConfig) -> torch.
     return pool[torch.randint(len(pool), (config.batch,), generator=g)]
 
 
-def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir: Path, render_size: int,
-          progress: bool = True, torch_device: str = "cpu", stop_after: int | None = None) -> dict:  # fmt: skip
+def train(
+    model: torch.nn.Module,
+    data: AvatarData,
+    config: TrainConfig,
+    run_dir: Path,
+    render_size: int,
+    progress: bool = True,
+    torch_device: str = "cpu",
+    stop_after: int | None = None,
+) -> dict:
     """Train to ``config.steps`` (or pause at ``stop_after``), resuming from the run's checkpoint if any."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT
@@ -64,8 +72,10 @@ def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir
         previous = json.loads(config_path.read_text())
         if previous != asdict(config):
             changed = sorted(k for k in previous if previous.get(k) != asdict(config).get(k))
-            raise HwnasError(f"run directory {run_dir} holds a run with other settings ({', '.join(changed)}); "
-                             "use another --run-dir or the same settings to resume")  # fmt: skip
+            raise HwnasError(
+                f"run directory {run_dir} holds a run with other settings ({', '.join(changed)}); "
+                "use another --run-dir or the same settings to resume"
+            )
     else:
         config_path.write_text(json.dumps(asdict(config), indent=2))
     torch.manual_seed(config.seed)
@@ -103,9 +113,16 @@ def train(model: torch.nn.Module, data: AvatarData, config: TrainConfig, run_dir
         bar.update(1)
         bar.set_postfix(loss=f"{history[-1]:.4f}", render=f"{terms['render']:.4f}", refresh=False)
         if step % config.checkpoint_every == 0 or step == last:
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "step": step, "history": history,
-            })  # fmt: skip
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "loss": loss_fn.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "step": step,
+                    "history": history,
+                },
+            )
     bar.close()
     return {"steps": step, "final_loss": history[-1] if history else None, "wall_s": time.perf_counter() - start}

@@ -75,8 +75,9 @@ def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend,
     return LatencyTable.from_rows(rows, metadata)
 
 
-def ensure_table(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path, table_path: Path,
-                 progress: bool = True) -> LatencyTable:  # fmt: skip
+def ensure_table(
+    device: DevicePreset, backend: Backend, preset: Preset, workdir: Path, table_path: Path, progress: bool = True
+) -> LatencyTable:
     """Load the table at ``table_path``; if it is missing, profile what is missing and build it first."""
     if table_path.is_file():
         table = LatencyTable.load(table_path)

@@ -66,19 +66,27 @@ class SearchResult:
     wall_s: float
 
 
-def search(preset: SpacePreset, table: LatencyTable, data: AvatarData, config: SearchConfig,
-           progress: bool = True, torch_device: str = "cpu") -> SearchResult:  # fmt: skip
+def search(
+    preset: SpacePreset,
+    table: LatencyTable,
+    data: AvatarData,
+    config: SearchConfig,
+    progress: bool = True,
+    torch_device: str = "cpu",
+) -> SearchResult:
     if config.latency_loss not in LATENCY_LOSSES:
         raise HwnasError(f"unknown latency loss {config.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     net = AvatarSupernet(preset, hold=config.hold).to(device)
     latency = LatencyModel(preset, table)
-    task = AvatarLoss(data.z.shape[1], config.render_size,
-                      extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None).to(device)  # fmt: skip
+    task = AvatarLoss(
+        data.z.shape[1], config.render_size, extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None
+    ).to(device)
     w_opt = torch.optim.AdamW(net.weight_parameters(), lr=config.lr_weights, weight_decay=1e-4)
-    a_opt = torch.optim.Adam([*net.arch_parameters(), *(p.theta for p in net.policies.values())],
-                             lr=config.lr_arch, betas=(0.5, 0.999))  # fmt: skip
+    a_opt = torch.optim.Adam(
+        [*net.arch_parameters(), *(p.theta for p in net.policies.values())], lr=config.lr_arch, betas=(0.5, 0.999)
+    )
     pool = data.indices("train")
     g = torch.Generator().manual_seed(config.seed)
     pool = pool[torch.randperm(len(pool), generator=g)]
@@ -127,8 +135,9 @@ def _batch(data: AvatarData, pool: torch.Tensor, size: int, g: torch.Generator, 
     return {k: v.to(device) for k, v in data.batch(idx).items()}
 
 
-def write_report(result: SearchResult, preset: SpacePreset, config: SearchConfig, out_dir: Path,
-                 table_path: Path) -> Path:  # fmt: skip
+def write_report(
+    result: SearchResult, preset: SpacePreset, config: SearchConfig, out_dir: Path, table_path: Path
+) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     result.architecture.save(out_dir / "arch.json")
     report = {

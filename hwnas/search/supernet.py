@@ -137,11 +137,16 @@ class LatencyModel(nn.Module):
                 self.tables[(view, branch, size)] = per_layer
                 last = preset.layer_candidates(size)[-1]
                 final = conv_out(last.size, last.stride)
-                self.heads[(view, branch, size)] = torch.tensor([
-                    float(table.latency_ms([OpSpec("gap", c, h=final, w=final),
-                                            OpSpec("linear", c, preset.outputs[branch])]).sum())
-                    for c in last.out_widths
-                ])  # fmt: skip
+                self.heads[(view, branch, size)] = torch.tensor(
+                    [
+                        float(
+                            table.latency_ms(
+                                [OpSpec("gap", c, h=final, w=final), OpSpec("linear", c, preset.outputs[branch])]
+                            ).sum()
+                        )
+                        for c in last.out_widths
+                    ]
+                )
 
     def branch_ms(self, branch: BranchSupernet, size: int) -> torch.Tensor:
         key = (branch.view, branch.branch, size)
@@ -166,8 +171,9 @@ class AvatarSupernet(nn.Module):
         super().__init__()
         self.preset = preset
         self.views = list(preset.views)
-        self.branches = nn.ModuleList([BranchSupernet(preset, v, b, max(preset.resolutions[v]))
-                                       for v, b in preset.branches])  # fmt: skip
+        self.branches = nn.ModuleList(
+            [BranchSupernet(preset, v, b, max(preset.resolutions[v])) for v, b in preset.branches]
+        )
         self.policies = nn.ModuleDict({v: ResolutionPolicy(len(preset.resolutions[v]), hold) for v in self.views})
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout)

@@ -1,0 +1,92 @@
+"""Random search at equal budget: the baseline the differentiable search must beat.
+
+Draws architectures uniformly, keeps those the same LatencyTable predicts within the target's tolerance,
+trains each for an equal share of the search's step budget with the same loss, and keeps the one with the
+lowest loss on held-out training frames.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import torch
+
+from hwnas.architecture import Architecture
+from hwnas.avatar.data import AvatarData
+from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
+from hwnas.avatar.network import AvatarNetwork
+from hwnas.errors import HwnasError
+from hwnas.lut.table import LatencyTable
+from hwnas.search.search import SearchConfig, SearchResult
+from hwnas.searchspaces.declarative import SpacePreset
+
+
+def feasible_architectures(
+    preset: SpacePreset,
+    table: LatencyTable,
+    target_ms: float,
+    count: int,
+    tolerance: float = 0.1,
+    seed: int = 0,
+    max_draws: int = 20000,
+) -> list[Architecture]:
+    """Up to ``count`` distinct random architectures predicted within ``tolerance`` of the target."""
+    rng = random.Random(seed)
+    found: dict[str, Architecture] = {}
+    for _ in range(max_draws):
+        arch = Architecture.sample(preset, rng)
+        if abs(table.predict_ms(arch.op_specs(preset)) / target_ms - 1) <= tolerance:
+            found.setdefault(arch.to_json(), arch)
+            if len(found) == count:
+                break
+    if not found:
+        raise HwnasError(
+            f"no random architecture of {preset.space}/{preset.preset} is predicted within "
+            f"{tolerance:.0%} of {target_ms} ms; pick a target inside the space's latency range"
+        )
+    return list(found.values())
+
+
+def random_search(
+    preset: SpacePreset,
+    table: LatencyTable,
+    data: AvatarData,
+    config: SearchConfig,
+    candidates: int = 4,
+    progress: bool = False,
+) -> SearchResult:
+    """Spend ``config.steps`` weight steps in total, split evenly over the candidates."""
+    start = time.perf_counter()
+    archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
+    steps_each = max(config.steps // len(archs), 1)
+    pool = data.indices("train")
+    g = torch.Generator().manual_seed(config.seed)
+    pool = pool[torch.randperm(len(pool), generator=g)]
+    cut = int(0.8 * len(pool))
+    fit, held_out = pool[:cut], pool[cut:]
+    history, best = [], None
+    for arch in archs:
+        torch.manual_seed(config.seed)
+        net = AvatarNetwork(arch, preset, data.views.shape[-1]).train()
+        loss_fn = AvatarLoss(
+            data.z.shape[1], config.render_size, extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None
+        )
+        opt = torch.optim.AdamW(net.parameters(), lr=config.lr_weights, weight_decay=1e-4)
+        for _ in range(steps_each):
+            batch = data.batch(fit[torch.randint(len(fit), (config.batch,), generator=g)])
+            loss, _ = loss_fn(net(batch["views"]), batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        net.eval()
+        loss_fn.eval()
+        with torch.no_grad():
+            batch = data.batch(held_out[: 4 * config.batch])
+            score = loss_fn(net(batch["views"]), batch)[0].item()
+        predicted = table.predict_ms(arch.op_specs(preset))
+        history.append({"predicted_ms": predicted, "held_out_loss": score, "steps": steps_each})
+        if best is None or score < best[0]:
+            best = (score, arch, predicted)
+    assert best is not None
+    return SearchResult(best[1], best[2], history, time.perf_counter() - start)
