@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -15,25 +16,31 @@ from hwnas.errors import HwnasError
 from hwnas.ops import OpSpec
 
 ONNX_OPSET = 17
-_EXPORT_FORMAT_VERSION = "1"  # bump when the export procedure changes what an artifact holds
+_EXPORT_FORMAT_VERSION = "2"  # bump when the export procedure changes what an artifact holds
 
 
-def export_onnx(module: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> Path:
-    """Export with static shapes; written to a temporary file and renamed, so no half-written artifact."""
+def export_onnx(
+    module: torch.nn.Module,
+    inputs: Mapping[str, tuple[int, ...]],
+    path: Path,
+    output_names: Sequence[str] = ("output",),
+) -> Path:
+    """Export with static shapes (one named input per entry of ``inputs``); written to a temporary file and
+    renamed, so no half-written artifact."""
     module = module.eval()
-    example = torch.randn(*input_shape)
+    examples = tuple(torch.randn(*shape) for shape in inputs.values())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
-            (example,),
+            examples,
             str(tmp),
             dynamo=False,
             opset_version=ONNX_OPSET,
-            input_names=["input"],
-            output_names=["output"],
+            input_names=list(inputs),
+            output_names=list(output_names),
         )
     os.replace(tmp, path)
     return path
@@ -58,5 +65,5 @@ class ArtifactCache:
             return path
         if fmt == "onnx":
             torch.manual_seed(int(self.fingerprint(spec, fmt), 16) % 2**31)
-            return export_onnx(spec.build_module(), spec.input_shape, path)
+            return export_onnx(spec.build_module(), {"input": spec.input_shape}, path)
         raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")

@@ -355,6 +355,52 @@ def evaluate_cmd(run_dir: Path) -> None:
     click.echo("test per identity: " + ", ".join(f"#{k} {v:.2f}" for k, v in m["test"]["per_identity"].items()))
 
 
+@cli.command("export")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A directory written by `hwnas train`: export its trained encoder.",
+)
+@click.option(
+    "--arch",
+    "arch_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An architecture JSON: export it with random weights (enough to measure latency).",
+)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file; default <run-dir>/encoder.<format> or the architecture's name with that suffix.",
+)
+def export_cmd(run_dir, arch_path, fmt, out) -> None:
+    """Export an encoder as the device runs it: one input per view at its resolution, outputs z, g, y.
+
+    TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
+    onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
+    """
+    from hwnas.architecture import Architecture
+    from hwnas.avatar.network import AvatarNetwork
+    from hwnas.avatar.runs import load_trained
+    from hwnas.export import export_encoder
+    from hwnas.searchspaces import get_preset
+
+    if (run_dir is None) == (arch_path is None):
+        raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
+    if run_dir is not None:
+        _, _, net, _ = load_trained(run_dir)
+        out = out or run_dir / f"encoder.{fmt}"
+    else:
+        arch = Architecture.load(arch_path)
+        net = AvatarNetwork(arch, get_preset(arch.space, arch.preset), max(arch.resolutions.values()))
+        out = out or arch_path.with_suffix(f".{fmt}")
+    path = export_encoder(net, out, fmt)
+    click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
+
+
 @cli.command("search")
 @_device_options
 @_space_options(required=True)
@@ -454,24 +500,33 @@ def search_cmd(
         warmup=max(1, (steps or SEARCH_STEPS[preset]) // 5),
     )
     data = synthesize(task, seed=seed)
+    out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"
     if method == "random":
         from hwnas.search.random_search import random_search
 
         result = random_search(space_preset, table, data, config)
     else:
-        result = search(space_preset, table, data, config, progress, torch_device)
-    out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"
-    arch_path = write_report(result, space_preset, config, out_dir, table_path)
+        result = search(space_preset, table, data, config, progress, torch_device, run_dir=out_dir)
     arch = result.architecture
+    check = None
+    if backend.artifact_format == "onnx":
+        from hwnas.export import check_architecture
+
+        check = check_architecture(arch, space_preset, table, device, backend, workdir)
+    arch_path = write_report(result, space_preset, config, out_dir, table_path, check.as_dict() if check else None)
+    measured = ""
+    if check is not None:
+        off = check.measured.median_ms / target_ms - 1
+        measured = f", measured end to end {check.measured.median_ms:.3f} ms ({off:+.1%} off the target)"
     click.echo(
-        f"target {target_ms:g} ms, predicted {result.predicted_ms:.3f} ms, "
+        f"target {target_ms:g} ms, predicted {result.predicted_ms:.3f} ms{measured}, "
         f"{arch.flops(space_preset) / 1e6:.2f} MFLOPs, search {result.wall_s:.0f} s"
     )
     click.echo("resolutions: " + ", ".join(f"{v} {r}" for v, r in arch.resolutions.items()))
     for b in arch.branches:
         click.echo(f"  {b.view}.{b.branch}: " + " ".join(f"{c.op}@{c.width}" for c in b.layers))
     click.echo(
-        f"wrote {arch_path} and {out_dir / 'report.json'}; train it with: "
+        f"wrote {arch_path}, {out_dir / 'report.json'} and {out_dir / 'search_curves.png'}; train it with: "
         f"hwnas train --arch {arch_path} --preset {preset}"
     )
 

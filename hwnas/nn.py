@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hwnas.ops import OpSpec
@@ -43,17 +42,22 @@ class FusedMBConv(nn.Module):
 
 
 class ChannelSkip(nn.Module):
-    """A skip layer: identity, or channel truncation / zero padding when widths differ."""
+    """A skip layer: identity, or channel truncation / zero padding when widths differ.
+
+    Truncation is a Gather and padding a Concat with zeros rather than Slice / Pad: onnx2tf mis-converts a
+    channel Slice of an NCHW graph (it slices the wrong axis after its NHWC transposition)."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.cin, self.cout = cin, cout
+        self.register_buffer("keep", torch.arange(min(cin, cout)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cout < self.cin:
-            return x[:, : self.cout]
+            return x.index_select(1, self.keep)
         if self.cout > self.cin:
-            return F.pad(x, (0, 0, 0, 0, 0, self.cout - self.cin))
+            n, _, h, w = x.shape
+            return torch.cat([x, x.new_zeros(n, self.cout - self.cin, h, w)], 1)
         return x
 
 

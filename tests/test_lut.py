@@ -36,7 +36,7 @@ def test_prediction_sums_medians_and_subtracts_the_overhead_per_extra_op(tiny_lu
     specs = [OpSpec.parse(k) for k in sorted(table.keys)[:6]]
     medians = table.latency_ms(specs)
     overhead = table.metadata["per_inference_overhead_ms"]
-    assert table.predict_ms(specs, include_overhead=False) == pytest.approx(medians.sum())
+    assert table.predict_ms(specs, calibrated=False) == pytest.approx(medians.sum())
     assert table.predict_ms(specs) == pytest.approx(medians.sum() - 5 * overhead)
 
 

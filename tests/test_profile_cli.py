@@ -128,7 +128,9 @@ def test_profile_a_whole_model(tmp_path):
     from hwnas.ops import OpSpec
 
     path = export_onnx(
-        OpSpec.parse("fmbconv-k3-e4-s1-cin8-cout8-h24w24").build_module(), (1, 8, 24, 24), tmp_path / "net.onnx"
+        OpSpec.parse("fmbconv-k3-e4-s1-cin8-cout8-h24w24").build_module(),
+        {"input": (1, 8, 24, 24)},
+        tmp_path / "net.onnx",
     )
     onnx.checker.check_model(str(path))
     r = run_hwnas("profile", "--device", "cpu", "--model", str(path))

@@ -139,6 +139,12 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
     table = LatencyTable.load(tiny_lut["table"])
     assert report["predicted_ms"] == pytest.approx(table.predict_ms(arch.op_specs(TINY)))
     assert len(report["history"]) == 4 and report["target_ms"] == 0.2
+    measured = report["measured"]
+    assert measured["measured_ms"] > 0 and measured["measured_runs"] == 50
+    assert measured["predicted_ms"] == pytest.approx(report["predicted_ms"])
+    assert measured["predicted_uncalibrated_ms"] > measured["predicted_ms"]
+    assert "measured end to end" in r.stdout
+    assert (out / "search_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     AvatarNetwork(arch, TINY, 24)  # builds
     r = run_hwnas(
         "train",
@@ -175,3 +181,50 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     assert result.architecture in archs
     with pytest.raises(HwnasError, match="no random architecture"):
         feasible_architectures(TINY, table, target_ms=1e-6, count=1, max_draws=50)
+
+
+def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_lut, tmp_path):
+    """SIGKILL a real `hwnas search` after its first checkpoint; the re-run must end exactly where an
+    unbroken search ends (same history, same architecture)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import REPO, run_hwnas
+
+    lut_dir = tiny_lut["table"].parent.parent
+
+    def args(out):
+        return [
+            "search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "0.2",
+            "--steps", "60", "--workdir", str(tiny_lut["workdir"]), "--lut-dir", str(lut_dir),
+            "--out", str(out), "--no-progress",
+        ]  # fmt: skip
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwnas", *args(killed)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (killed / "search.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "search finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "report.json").exists()
+    r = run_hwnas(*args(killed))
+    assert r.returncode == 0, r.stderr
+    unbroken = tmp_path / "unbroken"
+    r = run_hwnas(*args(unbroken))
+    assert r.returncode == 0, r.stderr
+    a, b = (json.loads((d / "report.json").read_text()) for d in (killed, unbroken))
+    assert [h["step"] for h in a["history"]] == list(range(60))
+    assert a["history"] == b["history"]
+    assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
+    r = run_hwnas(*[x if x != "0.2" else "0.3" for x in args(killed)])
+    assert r.returncode == 2 and "other settings (target_ms)" in r.stderr

@@ -30,15 +30,17 @@ class AvatarNetwork(nn.Module):
         self.regress_from = preset.regressor
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
+        """``views``: (batch, 3, input_res, input_res) in VIEW_ORDER; each view is resized to its resolution."""
         resized = {}
         for i, view in enumerate(VIEW_ORDER):
             res = self.arch.resolutions[view]
             x = views[:, i : i + 1]
             resized[view] = x if x.shape[-1] == res else F.interpolate(x, size=(res, res), mode="area")
-        for key in self.branch_keys:
-            view, _ = key.split(".")
-            out[key] = self.branches[key.replace(".", "__")](resized[view])
+        return self.encode(resized)
+
+    def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""
+        out = {key: self.branches[key.replace(".", "__")](views[key.split(".")[0]]) for key in self.branch_keys}
         features = [out[f"{v}.{self.regress_from}"] for v in VIEW_ORDER if f"{v}.{self.regress_from}" in out]
         return {
             "z": self.regressor(torch.cat(features, 1)),

@@ -49,7 +49,8 @@ def read_config(run_dir: Path) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in raw.items() if k in known})
 
 
-def evaluate_run(run_dir: Path) -> dict:
+def load_trained(run_dir: Path) -> tuple[TrainConfig, AvatarData, torch.nn.Module, int]:
+    """The run's config, data, encoder with its checkpoint's weights, and the step it reached."""
     config = read_config(run_dir)
     ckpt = Path(run_dir) / CHECKPOINT
     if not ckpt.is_file():
@@ -58,12 +59,17 @@ def evaluate_run(run_dir: Path) -> dict:
     model = build_encoder(config, data)
     state = load_checkpoint(ckpt)
     model.load_state_dict(state["model"])
+    return config, data, model, state["step"]
+
+
+def evaluate_run(run_dir: Path) -> dict:
+    config, data, model, step = load_trained(run_dir)
     render_size = task_preset(config.preset).render_size
     metrics = {
         "encoder": config.encoder,
         "preset": config.preset,
         "ee_loss": config.ee_loss,
-        "steps": state["step"],
+        "steps": step,
         "mflops": count_flops(model, model.input_res) / 1e6,
         "params": count_params(model),
         "test": render_mse(model_predictor(model), data, "test", render_size),

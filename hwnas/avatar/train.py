@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -15,7 +14,7 @@ from tqdm import tqdm
 from hwnas.avatar.data import AvatarData
 from hwnas.avatar.decoder import VIEW_DIRECTIONS
 from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
-from hwnas.errors import HwnasError
+from hwnas.rundir import bind_config
 
 CHECKPOINT = "checkpoint.pt"
 VIEWS_IN_ROTATION = tuple(VIEW_DIRECTIONS)
@@ -66,18 +65,8 @@ def train(
     stop_after: int | None = None,
 ) -> dict:
     """Train to ``config.steps`` (or pause at ``stop_after``), resuming from the run's checkpoint if any."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT
-    if config_path.exists():
-        previous = json.loads(config_path.read_text())
-        if previous != asdict(config):
-            changed = sorted(k for k in previous if previous.get(k) != asdict(config).get(k))
-            raise HwnasError(
-                f"run directory {run_dir} holds a run with other settings ({', '.join(changed)}); "
-                "use another --run-dir or the same settings to resume"
-            )
-    else:
-        config_path.write_text(json.dumps(asdict(config), indent=2))
+    bind_config(run_dir, asdict(config))
+    ckpt_path = run_dir / CHECKPOINT
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     model.to(device)

@@ -128,11 +128,11 @@ class LatencyTable:
         self.require(names)
         return self.frame.loc[names, "median_ms"].to_numpy(dtype=float)
 
-    def predict_ms(self, specs: Iterable[OpSpec], include_overhead: bool = True) -> float:
+    def predict_ms(self, specs: Iterable[OpSpec], calibrated: bool = True) -> float:
         """Sum of per-op medians; the per-inference overhead of each isolated run is subtracted once per op
         beyond the first (a network pays it once), as measured on the identity model."""
         lat = self.latency_ms(list(specs))
-        overhead = float(self.metadata.get("per_inference_overhead_ms") or 0.0) if include_overhead else 0.0
+        overhead = float(self.metadata.get("per_inference_overhead_ms") or 0.0) if calibrated else 0.0
         return float(lat.sum() - overhead * max(len(lat) - 1, 0))
 
     def summary(self) -> list[str]:

@@ -15,8 +15,10 @@ from hwnas.architecture import Architecture
 from hwnas.avatar.data import AvatarData
 from hwnas.avatar.decoder import VIEW_DIRECTIONS
 from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
+from hwnas.avatar.train import load_checkpoint, save_checkpoint
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
+from hwnas.rundir import bind_config
 from hwnas.search.supernet import AvatarSupernet, LatencyModel
 from hwnas.searchspaces.declarative import SpacePreset
 
@@ -40,6 +42,7 @@ class SearchConfig:
     seed: int = 0
     ee_loss: bool = True
     render_size: int = 32
+    checkpoint_every: int = 25
 
 
 def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:
@@ -66,6 +69,9 @@ class SearchResult:
     wall_s: float
 
 
+SEARCH_CHECKPOINT = "search.pt"
+
+
 def search(
     preset: SpacePreset,
     table: LatencyTable,
@@ -73,7 +79,12 @@ def search(
     config: SearchConfig,
     progress: bool = True,
     torch_device: str = "cpu",
+    run_dir: Path | None = None,
+    stop_after: int | None = None,
 ) -> SearchResult:
+    """Run the search; with ``run_dir`` it checkpoints every ``config.checkpoint_every`` steps and resumes
+    from there (weights, architecture parameters, optimisers, policies and random states), so a killed
+    search continues exactly where an unbroken one would be."""
     if config.latency_loss not in LATENCY_LOSSES:
         raise HwnasError(f"unknown latency loss {config.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
     torch.manual_seed(config.seed)
@@ -94,11 +105,27 @@ def search(
     weight_split, arch_split = pool[:cut], pool[cut:]  # separate splits for weights and architecture
     views = tuple(VIEW_DIRECTIONS)
     history: list[dict[str, float]] = []
-    start = time.perf_counter()
     for policy in net.policies.values():
         policy.sample()
-    bar = tqdm(range(config.steps), desc="search", unit="step", disable=not progress)
-    for step in bar:
+    first, spent = 0, 0.0
+    ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
+    if run_dir is not None:
+        bind_config(run_dir, asdict(config), "search-config.json")
+        if ckpt.exists():
+            state = load_checkpoint(ckpt)
+            net.load_state_dict(state["net"])
+            task.load_state_dict(state["task"])
+            w_opt.load_state_dict(state["w_opt"])
+            a_opt.load_state_dict(state["a_opt"])
+            for v, (current, rewards) in state["policies"].items():
+                net.policies[v].current, net.policies[v].rewards = current, list(rewards)
+            torch.set_rng_state(state["torch_rng"])
+            g.set_state(state["data_rng"])
+            first, history, spent = state["step"], state["history"], state["wall_s"]
+    start = time.perf_counter()
+    last = min(config.steps, stop_after) if stop_after is not None else config.steps
+    bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
+    for step in range(first, last):
         net.tau = temperature(step, config)
         view = (views[step % len(views)],)
         # weight step on the weight split
@@ -124,10 +151,28 @@ def search(
             record.update(arch_loss=task_loss.item(), latency_ms=lat.item(), latency_loss=lat_loss.item())
             bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{task_loss.item():.4f}", refresh=False)
         history.append(record)
+        bar.update(1)
+        done = step + 1
+        if ckpt is not None and (done % config.checkpoint_every == 0 or done == last):
+            save_checkpoint(
+                ckpt,
+                {
+                    "net": net.state_dict(),
+                    "task": task.state_dict(),
+                    "w_opt": w_opt.state_dict(),
+                    "a_opt": a_opt.state_dict(),
+                    "policies": {v: (p.current, p.rewards) for v, p in net.policies.items()},
+                    "torch_rng": torch.get_rng_state(),
+                    "data_rng": g.get_state(),
+                    "step": done,
+                    "history": history,
+                    "wall_s": spent + time.perf_counter() - start,
+                },
+            )
     bar.close()
     arch = net.derive()
     predicted = table.predict_ms(arch.op_specs(preset))
-    return SearchResult(arch, predicted, history, time.perf_counter() - start)
+    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start)
 
 
 def _batch(data: AvatarData, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
@@ -136,13 +181,22 @@ def _batch(data: AvatarData, pool: torch.Tensor, size: int, g: torch.Generator, 
 
 
 def write_report(
-    result: SearchResult, preset: SpacePreset, config: SearchConfig, out_dir: Path, table_path: Path
+    result: SearchResult,
+    preset: SpacePreset,
+    config: SearchConfig,
+    out_dir: Path,
+    table_path: Path,
+    latency_check: dict[str, float | int] | None = None,
 ) -> Path:
+    """arch.json, report.json (with the end-to-end latency check when given) and search_curves.png."""
+    from hwnas.plots import search_curves
+
     out_dir.mkdir(parents=True, exist_ok=True)
     result.architecture.save(out_dir / "arch.json")
     report = {
         "target_ms": config.target_ms,
         "predicted_ms": result.predicted_ms,
+        "measured": latency_check,
         "mflops": result.architecture.flops(preset) / 1e6,
         "resolutions": result.architecture.resolutions,
         "branches": {
@@ -154,6 +208,8 @@ def write_report(
         "history": result.history,
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=_finite))
+    if result.history:
+        search_curves(result.history, config.target_ms, out_dir / "search_curves.png")
     return out_dir / "arch.json"
 
 
