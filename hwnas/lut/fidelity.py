@@ -1,0 +1,41 @@
+"""How well a LatencyTable predicts whole networks: share within a tolerance, rank correlation, MAPE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    n: int
+    within: float  # share of networks predicted within +-tolerance of their measurement
+    tolerance: float
+    spearman: float
+    mape: float  # mean absolute percentage error, as a fraction
+
+    def describe(self) -> str:
+        return (
+            f"n={self.n}  within ±{self.tolerance:.0%}: {self.within:.0%}  Spearman {self.spearman:.3f}  "
+            f"MAPE {self.mape:.1%}"
+        )
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Pearson correlation of the ranks (ties get their average rank)."""
+    ra = pd.Series(a, dtype=float).rank().to_numpy()
+    rb = pd.Series(b, dtype=float).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def fidelity(predicted: Sequence[float], measured: Sequence[float], tolerance: float = 0.10) -> Fidelity:
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.size < 2:
+        raise ValueError("fidelity needs two equally long sequences of at least two latencies")
+    rel = np.abs(p / m - 1)
+    return Fidelity(int(p.size), float((rel <= tolerance).mean()), tolerance, spearman(p, m), float(rel.mean()))

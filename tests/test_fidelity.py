@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.lut.fidelity import fidelity, spearman
+
+
+def test_spearman_is_one_for_any_monotone_map_and_minus_one_reversed():
+    x = np.random.default_rng(0).uniform(0.1, 5, 40)
+    assert spearman(x, np.exp(x)) == pytest.approx(1.0)
+    assert spearman(x, -(x**3)) == pytest.approx(-1.0)
+
+
+def test_spearman_handles_ties_with_average_ranks():
+    # ranks of [1, 2, 2, 3] are [1, 2.5, 2.5, 4]
+    expected = np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1]
+    assert spearman([1, 2, 2, 3], [10, 20, 30, 40]) == pytest.approx(expected)
+
+
+def test_fidelity_counts_the_share_within_tolerance_and_the_mape():
+    measured = [1.0, 2.0, 4.0, 8.0]
+    predicted = [1.05, 2.5, 3.7, 8.0]  # errors 5%, 25%, 7.5%, 0%
+    f = fidelity(predicted, measured)
+    assert f.within == pytest.approx(0.75)
+    assert f.mape == pytest.approx((0.05 + 0.25 + 0.075 + 0) / 4)
+    assert f.spearman == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="equally long"):
+        fidelity([1.0], [1.0, 2.0])
