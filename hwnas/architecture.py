@@ -114,7 +114,7 @@ class Architecture:
 
     def op_specs(self, preset: SpacePreset) -> list[OpSpec]:
         self.validate(preset)
-        return [s for b in self.branches for s in self.branch_specs(preset, b)] + [preset.regressor_op()]
+        return [s for b in self.branches for s in self.branch_specs(preset, b)] + preset.merge_ops()
 
     def flops(self, preset: SpacePreset) -> int:
         return sum(s.flops for s in self.op_specs(preset))

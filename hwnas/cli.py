@@ -474,39 +474,37 @@ def search_cmd(
     architecture steps and writes the most likely architecture (arch.json) and a report.
     """
     from hwnas import backends as registry
-    from hwnas.avatar.data import synthesize, task_preset
     from hwnas.devices import get_device
     from hwnas.lut.build import default_table_path, ensure_table
-    from hwnas.search.search import SEARCH_STEPS, SearchConfig, search, write_report
+    from hwnas.search.search import SearchConfig, search, write_report
+    from hwnas.search.tasks import build_task
     from hwnas.searchspaces import get_preset
 
     space_preset = get_preset(space, preset)
-    if space_preset.space != "avatar":
-        raise HwnasError(f"hwnas search supports the avatar space so far, not {space_preset.space!r}")
+    setup = build_task(space_preset, seed, ee_loss)
     device = get_device(device_name, devices_file)
     backend = registry.create(device.backend, device.options)
     table_path = default_table_path(lut_dir, device.name, space_preset.space, preset)
     table = ensure_table(device, backend, space_preset, workdir, table_path, progress)
-    task = task_preset(preset)
+    steps = steps or setup.steps
     config = SearchConfig(
         target_ms=target_ms,
-        steps=steps or SEARCH_STEPS[preset],
-        batch=task.batch,
+        steps=steps,
+        batch=setup.batch,
         latency_loss=latency_loss,
         latency_weight=latency_weight,
         seed=seed,
         ee_loss=ee_loss,
-        render_size=min(task.render_size, 32),
-        warmup=max(1, (steps or SEARCH_STEPS[preset]) // 5),
+        render_size=setup.render_size,
+        warmup=max(1, steps // 5),
     )
-    data = synthesize(task, seed=seed)
     out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"
     if method == "random":
         from hwnas.search.random_search import random_search
 
-        result = random_search(space_preset, table, data, config)
+        result = random_search(space_preset, table, setup.task, config)
     else:
-        result = search(space_preset, table, data, config, progress, torch_device, run_dir=out_dir)
+        result = search(space_preset, table, setup.task, config, progress, torch_device, run_dir=out_dir)
     arch = result.architecture
     check = None
     if backend.artifact_format == "onnx":

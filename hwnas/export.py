@@ -1,7 +1,8 @@
-"""Export a derived avatar encoder as it runs on the device, and measure it end to end.
+"""Export a derived network as it runs on the device, and measure it end to end.
 
 The deployed model takes one input per view, already at the architecture's resolution for that view (the
-camera pipeline resizes), and returns z, g and y — exactly the ops the LatencyTable predicts, plus concats.
+camera pipeline resizes), and returns its branch outputs (z, g, y for the avatar encoder) — exactly the ops
+the LatencyTable predicts, plus concats.
 """
 
 from __future__ import annotations
@@ -16,39 +17,43 @@ from torch import nn
 
 from hwnas.architecture import Architecture
 from hwnas.artifacts import ONNX_OPSET, export_onnx
-from hwnas.avatar.network import VIEW_ORDER, AvatarNetwork
 from hwnas.backends.base import Backend
 from hwnas.devices import DevicePreset
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.measurement import Measurement
+from hwnas.network import ArchitectureNetwork
 from hwnas.profiler import profile_model
 from hwnas.searchspaces.declarative import SpacePreset
 
 EXPORT_FORMATS = ("onnx", "tflite")
-OUTPUT_NAMES = ("z", "g", "y")
+AVATAR_OUTPUTS = ("z", "g", "y")  # outputs of the avatar baselines (EEM, ...)
 
 
 class DeployedEncoder(nn.Module):
-    """The encoder with a tuple of outputs (z, g, y). An architecture's network takes one input per view at
-    that view's resolution; a baseline takes the three views stacked at its input resolution."""
+    """The network with a tuple of outputs. An architecture's network takes one input per view at that
+    view's resolution; an avatar baseline takes the three views stacked at its input resolution."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if isinstance(self.net, AvatarNetwork):
-            out = self.net.encode(dict(zip(VIEW_ORDER, inputs, strict=True)))
+        if isinstance(self.net, ArchitectureNetwork):
+            out = self.net.encode(dict(zip(self.net.views, inputs, strict=True)))
         else:
             out = self.net(inputs[0])
-        return tuple(out[k] for k in OUTPUT_NAMES)
+        return tuple(out[k] for k in output_names(self.net))
 
 
 def input_shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
-    if isinstance(net, AvatarNetwork):
-        return {v: (1, 1, net.arch.resolutions[v], net.arch.resolutions[v]) for v in VIEW_ORDER}
+    if isinstance(net, ArchitectureNetwork):
+        return {v: (1, 1, net.arch.resolutions[v], net.arch.resolutions[v]) for v in net.views}
     return {"views": (1, 3, net.input_res, net.input_res)}
+
+
+def output_names(net: nn.Module) -> list[str]:
+    return list(net.output_names) if isinstance(net, ArchitectureNetwork) else list(AVATAR_OUTPUTS)
 
 
 def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
@@ -59,7 +64,7 @@ def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
     if path.suffix != f".{fmt}":
         raise HwnasError(f"the output file of a {fmt} export must end in .{fmt}, not {path.name!r}")
     onnx_path = path.with_suffix(".onnx")
-    export_onnx(DeployedEncoder(net), input_shapes(net), onnx_path, OUTPUT_NAMES)
+    export_onnx(DeployedEncoder(net), input_shapes(net), onnx_path, output_names(net))
     if fmt == "onnx":
         return path
     from hwnas.tflite_convert import onnx_to_tflite
@@ -113,7 +118,7 @@ def check_architecture(
 ) -> LatencyCheck:
     """The table's prediction for an architecture beside its end-to-end measurement."""
     torch.manual_seed(0)
-    net = AvatarNetwork(arch, preset, input_res=max(arch.resolutions.values()))
+    net = ArchitectureNetwork(arch, preset)
     specs = arch.op_specs(preset)
     return LatencyCheck(
         predicted_ms=table.predict_ms(specs),

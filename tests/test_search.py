@@ -11,7 +11,7 @@ from hwnas.architecture import Architecture
 from hwnas.errors import HwnasError
 from hwnas.lut import LatencyTable
 from hwnas.search.search import SearchConfig, latency_loss, temperature
-from hwnas.search.supernet import AvatarSupernet, LatencyModel, MixedLayer, ResolutionPolicy
+from hwnas.search.supernet import LatencyModel, MixedLayer, ResolutionPolicy, Supernet
 from hwnas.searchspaces import get_preset
 from hwnas.searchspaces.declarative import LayerCandidates, OpTemplate
 
@@ -20,7 +20,7 @@ TINY = get_preset("avatar", "tiny")
 
 def test_latency_gradient_reaches_every_architecture_parameter(tiny_lut):
     table = LatencyTable.load(tiny_lut["table"])
-    net = AvatarSupernet(TINY)
+    net = Supernet(TINY)
     model = LatencyModel(TINY, table)
     with torch.no_grad():
         for p in net.arch_parameters():
@@ -37,7 +37,7 @@ def test_latency_gradient_reaches_every_architecture_parameter(tiny_lut):
 def test_expected_latency_of_a_one_hot_distribution_is_the_table_prediction(tiny_lut):
     """With every choice made certain, the differentiable expectation equals LatencyTable.predict_ms."""
     table = LatencyTable.load(tiny_lut["table"])
-    net = AvatarSupernet(TINY)
+    net = Supernet(TINY)
     arch = Architecture.sample(TINY, random.Random(3))
     with torch.no_grad():
         for branch, choice in zip(net.branches, arch.branches, strict=True):
@@ -98,7 +98,7 @@ def test_latency_losses_and_temperature():
 
 
 def test_derived_architecture_is_valid_and_round_trips():
-    net = AvatarSupernet(TINY)
+    net = Supernet(TINY)
     arch = net.derive()
     arch.validate(TINY)
     assert Architecture.from_json(arch.to_json()) == arch
@@ -165,6 +165,7 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
 
 def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     from hwnas.avatar.data import synthesize, task_preset
+    from hwnas.avatar.search_task import AvatarSearchTask
     from hwnas.search.random_search import feasible_architectures, random_search
 
     table = LatencyTable.load(tiny_lut["table"])
@@ -176,7 +177,8 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.1 for a in archs)
     assert len({a.to_json() for a in archs}) == len(archs)
     config = SearchConfig(target_ms=target, steps=6, batch=8, render_size=24)
-    result = random_search(TINY, table, synthesize(task_preset("tiny")), config, candidates=3)
+    task = AvatarSearchTask(synthesize(task_preset("tiny")), render_size=24)
+    result = random_search(TINY, table, task, config, candidates=3)
     assert sum(h["steps"] for h in result.history) == 6
     assert result.architecture in archs
     with pytest.raises(HwnasError, match="no random architecture"):

@@ -7,18 +7,18 @@ lowest loss on held-out training frames.
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 
 import torch
 
 from hwnas.architecture import Architecture
-from hwnas.avatar.data import AvatarData
-from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
-from hwnas.avatar.network import AvatarNetwork
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
+from hwnas.network import ArchitectureNetwork
 from hwnas.search.search import SearchConfig, SearchResult
+from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
 
 
@@ -51,39 +51,38 @@ def feasible_architectures(
 def random_search(
     preset: SpacePreset,
     table: LatencyTable,
-    data: AvatarData,
+    task: SearchTask,
     config: SearchConfig,
     candidates: int = 4,
-    progress: bool = False,
 ) -> SearchResult:
     """Spend ``config.steps`` weight steps in total, split evenly over the candidates."""
     start = time.perf_counter()
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.steps // len(archs), 1)
-    pool = data.indices("train")
+    pool = task.train_pool()
     g = torch.Generator().manual_seed(config.seed)
     pool = pool[torch.randperm(len(pool), generator=g)]
     cut = int(0.8 * len(pool))
     fit, held_out = pool[:cut], pool[cut:]
     history, best = [], None
+    initial_task_state = copy.deepcopy(task.state_dict())
     for arch in archs:
         torch.manual_seed(config.seed)
-        net = AvatarNetwork(arch, preset, data.views.shape[-1]).train()
-        loss_fn = AvatarLoss(
-            data.z.shape[1], config.render_size, extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None
-        )
+        task.load_state_dict(initial_task_state)  # every candidate starts from the same loss state
+        net = ArchitectureNetwork(arch, preset).train()
+        task.train()
         opt = torch.optim.AdamW(net.parameters(), lr=config.lr_weights, weight_decay=1e-4)
-        for _ in range(steps_each):
-            batch = data.batch(fit[torch.randint(len(fit), (config.batch,), generator=g)])
-            loss, _ = loss_fn(net(batch["views"]), batch)
+        for step in range(steps_each):
+            batch = task.batch(fit[torch.randint(len(fit), (config.batch,), generator=g)])
+            loss = task.loss(net(batch["views"]), batch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         net.eval()
-        loss_fn.eval()
+        task.eval()
         with torch.no_grad():
-            batch = data.batch(held_out[: 4 * config.batch])
-            score = loss_fn(net(batch["views"]), batch)[0].item()
+            batch = task.batch(held_out[: 4 * config.batch])
+            score = task.score(net(batch["views"]), batch)
         predicted = table.predict_ms(arch.op_specs(preset))
         history.append({"predicted_ms": predicted, "held_out_loss": score, "steps": steps_each})
         if best is None or score < best[0]:

@@ -12,18 +12,15 @@ import torch
 from tqdm import tqdm
 
 from hwnas.architecture import Architecture
-from hwnas.avatar.data import AvatarData
-from hwnas.avatar.decoder import VIEW_DIRECTIONS
-from hwnas.avatar.losses import AvatarLoss, ExtremeExpressionWeight
 from hwnas.avatar.train import load_checkpoint, save_checkpoint
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.rundir import bind_config
-from hwnas.search.supernet import AvatarSupernet, LatencyModel
+from hwnas.search.supernet import LatencyModel, Supernet
+from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
 
 LATENCY_LOSSES = ("log", "hinge")
-SEARCH_STEPS = {"tiny": 30, "small": 400, "paper": 20000}
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ SEARCH_CHECKPOINT = "search.pt"
 def search(
     preset: SpacePreset,
     table: LatencyTable,
-    data: AvatarData,
+    task: SearchTask,
     config: SearchConfig,
     progress: bool = True,
     torch_device: str = "cpu",
@@ -89,21 +86,18 @@ def search(
         raise HwnasError(f"unknown latency loss {config.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
-    net = AvatarSupernet(preset, hold=config.hold).to(device)
+    net = Supernet(preset, hold=config.hold).to(device)
     latency = LatencyModel(preset, table)
-    task = AvatarLoss(
-        data.z.shape[1], config.render_size, extreme_weight=ExtremeExpressionWeight() if config.ee_loss else None
-    ).to(device)
+    task = task.to(device)
     w_opt = torch.optim.AdamW(net.weight_parameters(), lr=config.lr_weights, weight_decay=1e-4)
     a_opt = torch.optim.Adam(
         [*net.arch_parameters(), *(p.theta for p in net.policies.values())], lr=config.lr_arch, betas=(0.5, 0.999)
     )
-    pool = data.indices("train")
+    pool = task.train_pool()
     g = torch.Generator().manual_seed(config.seed)
     pool = pool[torch.randperm(len(pool), generator=g)]
     cut = int(0.8 * len(pool))
     weight_split, arch_split = pool[:cut], pool[cut:]  # separate splits for weights and architecture
-    views = tuple(VIEW_DIRECTIONS)
     history: list[dict[str, float]] = []
     for policy in net.policies.values():
         policy.sample()
@@ -127,17 +121,16 @@ def search(
     bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
     for step in range(first, last):
         net.tau = temperature(step, config)
-        view = (views[step % len(views)],)
         # weight step on the weight split
-        batch = _batch(data, weight_split, config.batch, g, device)
-        loss, _ = task(net(batch["views"]), batch, views=view)
+        batch = _batch(task, weight_split, config.batch, g, device)
+        loss = task.loss(net(batch["views"]), batch, step)
         w_opt.zero_grad(set_to_none=True)
         loss.backward()
         w_opt.step()
         record = {"step": step, "tau": net.tau, "weight_loss": loss.item()}
         if step >= config.warmup:
-            batch = _batch(data, arch_split, config.batch, g, device)
-            task_loss, _ = task(net(batch["views"]), batch, views=view)
+            batch = _batch(task, arch_split, config.batch, g, device)
+            task_loss = task.loss(net(batch["views"]), batch, step)
             lat = latency(list(net.branches), net.resolutions())
             lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
             objective = task_loss + config.latency_weight * lat_loss
@@ -175,9 +168,9 @@ def search(
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start)
 
 
-def _batch(data: AvatarData, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
+def _batch(task: SearchTask, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
     idx = pool[torch.randint(len(pool), (size,), generator=g)]
-    return {k: v.to(device) for k, v in data.batch(idx).items()}
+    return {k: v.to(device) for k, v in task.batch(idx).items()}
 
 
 def write_report(

@@ -9,6 +9,7 @@ from torch import nn
 
 from hwnas.architecture import Architecture, BranchChoice, LayerChoice
 from hwnas.lut.table import LatencyTable
+from hwnas.network import REGRESSED, resize_views
 from hwnas.ops import OpSpec, conv_out
 from hwnas.searchspaces.declarative import LayerCandidates, SpacePreset
 
@@ -119,9 +120,9 @@ class LatencyModel(nn.Module):
         self.heads: dict[tuple[str, str, int], torch.Tensor] = {}
         self.stems: dict[int, float] = {}
         n_ops_per_branch = len(preset.layers) + 3  # stem, layers, pool, head
-        self.constant = float(table.latency_ms([preset.regressor_op()])[0]) - overhead * (
-            n_ops_per_branch * len(preset.branches)
-        )
+        merge = preset.merge_ops()
+        self.constant = float(table.latency_ms(merge).sum()) if merge else 0.0
+        self.constant -= overhead * (n_ops_per_branch * len(preset.branches) + len(merge) - 1)
         table.require(s.key for s in preset.enumerate_ops())
         for view, branch in preset.branches:
             for size in preset.resolutions[view]:
@@ -163,9 +164,10 @@ class LatencyModel(nn.Module):
         return sum(self.branch_ms(b, resolutions[b.view]) for b in branches) + self.constant
 
 
-class AvatarSupernet(nn.Module):
-    """One BranchSupernet per (view, branch), at each view's largest resolution's channel plan; inputs are
-    resized to the resolution the policy of their view currently samples."""
+class Supernet(nn.Module):
+    """One BranchSupernet per (view, branch), at each view's largest resolution's channel plan, plus the
+    regressor when the space declares one; inputs are resized to the resolution the policy of their view
+    currently samples. Outputs are keyed like an ArchitectureNetwork's, so a task's loss serves both."""
 
     def __init__(self, preset: SpacePreset, hold: int = 10):
         super().__init__()
@@ -176,7 +178,7 @@ class AvatarSupernet(nn.Module):
         )
         self.policies = nn.ModuleDict({v: ResolutionPolicy(len(preset.resolutions[v]), hold) for v in self.views})
         reg = preset.regressor_op()
-        self.regressor = nn.Linear(reg.cin, reg.cout)
+        self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.tau = 5.0
 
     def resolutions(self) -> dict[str, int]:
@@ -189,18 +191,14 @@ class AvatarSupernet(nn.Module):
         return [p for n, p in self.named_parameters() if n.endswith(("alpha_op", "alpha_width"))]
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        res = self.resolutions()
-        inputs = {}
-        for i, v in enumerate(self.views):
-            x = views[:, i : i + 1]
-            inputs[v] = x if x.shape[-1] == res[v] else F.interpolate(x, size=(res[v], res[v]), mode="area")
+        inputs = resize_views(views, self.views, self.resolutions())
         out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau) for b in self.branches}
-        reg = self.preset.regressor
-        return {
-            "z": self.regressor(torch.cat([out[f"{v}.{reg}"] for v in self.views if f"{v}.{reg}" in out], 1)),
-            "g": torch.cat([out["left_eye.gaze"], out["right_eye.gaze"]], 1),
-            "y": torch.cat([out["left_eye.keypoints"], out["right_eye.keypoints"]], 1),
-        }
+        if self.regressor is not None:
+            reg = self.preset.regressor
+            out[REGRESSED] = self.regressor(
+                torch.cat([out[f"{v}.{reg}"] for v in self.views if f"{v}.{reg}" in out], 1)
+            )
+        return out
 
     def derive(self) -> Architecture:
         """The most likely architecture: argmax op and width per layer, argmax resolution per view."""

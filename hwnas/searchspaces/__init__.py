@@ -14,10 +14,10 @@ from typing import Protocol
 
 from hwnas.errors import HwnasError
 from hwnas.ops import OpSpec
-from hwnas.searchspaces.declarative import DeclaredSpace, avatar
+from hwnas.searchspaces.declarative import DeclaredSpace, avatar, digits
 
 ENTRY_POINT_GROUP = "hwnas.searchspaces"
-BUILTINS: dict[str, Callable[[], object]] = {"avatar": avatar}
+BUILTINS: dict[str, Callable[[], object]] = {"avatar": avatar, "digits": digits}
 
 
 class Preset(Protocol):

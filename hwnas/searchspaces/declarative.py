@@ -113,8 +113,9 @@ class SpacePreset:
     stem: Stem
     ops: tuple[OpTemplate, ...]
     layers: tuple[LayerDecl, ...]
-    latent_dim: int
-    regressor: str
+    task: str  # the training task a search of this space optimises (avatar, digits, ...)
+    regressor: str | None = None  # branch whose outputs of all views are concatenated and regressed
+    latent_dim: int = 0  # output size of that regression
 
     @property
     def branches(self) -> list[tuple[str, str]]:
@@ -145,13 +146,20 @@ class SpacePreset:
             for op in (OpSpec("gap", c, h=final, w=final), OpSpec("linear", c, self.outputs[branch]))
         ]
 
-    def regressor_op(self) -> OpSpec:
+    def regressor_op(self) -> OpSpec | None:
+        if self.regressor is None:
+            return None
         n = sum(1 for _, branch in self.branches if branch == self.regressor)
         return OpSpec("linear", n * self.outputs[self.regressor], self.latent_dim)
 
+    def merge_ops(self) -> list[OpSpec]:
+        """Ops after the branches (the regressor, when declared)."""
+        reg = self.regressor_op()
+        return [reg] if reg is not None else []
+
     def enumerate_ops(self) -> list[OpSpec]:
         """Every unique OpSpec a search of this space can ask the latency table for, sorted by key."""
-        ops: set[OpSpec] = {self.regressor_op()}
+        ops: set[OpSpec] = set(self.merge_ops())
         for view, branch in self.branches:
             for size in self.resolutions[view]:
                 ops.add(self.stem_op(size))
@@ -215,9 +223,11 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         raise ValueError("every preset needs at least one layer, each with positive widths")
     if any(min(r) < 1 for r in resolutions.values() if r) or not all(resolutions.values()):
         raise ValueError("every view needs at least one positive resolution")
-    regressor = str(data.get("regressor", "features"))
-    if regressor not in outputs:
+    regressor = data.get("regressor")
+    if regressor is not None and regressor not in outputs:
         raise ValueError(f"regressor branch {regressor!r} is not among the outputs")
+    if regressor is not None and int(p.get("latent_dim", 0)) < 1:
+        raise ValueError("a space with a regressor needs a positive latent_dim in every preset")
     return SpacePreset(
         space=space.name,
         preset=preset,
@@ -229,11 +239,17 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         stem=Stem(**{k: int(v) for k, v in p["stem"].items()}),
         ops=tuple(OpTemplate.parse(t) for t in p["ops"]),
         layers=layers,
-        latent_dim=int(p["latent_dim"]),
-        regressor=regressor,
+        task=str(data.get("task", space.name)),
+        regressor=None if regressor is None else str(regressor),
+        latent_dim=int(p.get("latent_dim", 0)),
     )
 
 
 def avatar() -> DeclaredSpace:
     """Entry point of the built-in ``avatar`` space (group ``hwnas.searchspaces``)."""
     return DeclaredSpace.from_file(definitions_dir() / "avatar.toml")
+
+
+def digits() -> DeclaredSpace:
+    """Entry point of the built-in ``digits`` classifier space."""
+    return DeclaredSpace.from_file(definitions_dir() / "digits.toml")
