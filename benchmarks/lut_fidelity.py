@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--space", default="avatar")
     parser.add_argument("--preset", default="small")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--devices-file", type=Path, default=None, help="extra device presets (TOML)")
     parser.add_argument("--n", type=int, default=30, help="random architectures")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
 
-    device = get_device(args.device)
+    device = get_device(args.device, args.devices_file)
     backend = create(device.backend, device.options)
     preset = get_preset(args.space, args.preset)
     table = ensure_table(
