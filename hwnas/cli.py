@@ -420,6 +420,14 @@ def export_cmd(run_dir, arch_path, fmt, out) -> None:
 )
 @click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
 @click.option(
+    "--op-sampling",
+    type=click.Choice(["hard", "soft"]),
+    default="hard",
+    show_default=True,
+    help="soft: every layer runs the Gumbel-weighted sum of all candidate ops (the paper's form, for a GPU); "
+    "hard: only the sampled op runs, with a straight-through weight (about 5x faster on a CPU).",
+)
+@click.option(
     "--method",
     type=click.Choice(["differentiable", "random"]),
     default="differentiable",
@@ -459,6 +467,7 @@ def search_cmd(
     steps,
     latency_loss,
     latency_weight,
+    op_sampling,
     method,
     ee_loss,
     seed,
@@ -497,6 +506,7 @@ def search_cmd(
         ee_loss=ee_loss,
         render_size=setup.render_size,
         warmup=max(1, steps // 5),
+        op_sampling=op_sampling,
     )
     out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"
     if method == "random":

@@ -230,3 +230,18 @@ def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_lut, tmp_path
     assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
     r = run_hwnas(*[x if x != "0.2" else "0.3" for x in args(killed)])
     assert r.returncode == 2 and "other settings (target_ms)" in r.stderr
+
+
+def test_hard_op_sampling_runs_one_op_and_still_trains_every_op_logit():
+    torch.manual_seed(0)
+    layer = LayerCandidates(0, 1, (8,), (8,), tuple(OpTemplate.parse(t) for t in ("conv-k3", "fmbconv-k3-e2")), 6)
+    mixed = MixedLayer(layer)
+    x = torch.randn(2, 8, 6, 6)
+    calls = []
+    for i, op in enumerate(mixed.candidates):
+        op.register_forward_hook(lambda *_, i=i: calls.append(i))
+    y = mixed(x, tau=1.0, hard=True)
+    assert len(calls) == 1
+    assert torch.allclose(y, mixed.candidates[calls[0]](x), atol=1e-6)  # one-hot weight 1, full-width mask
+    y.pow(2).mean().backward()
+    assert (mixed.alpha_op.grad != 0).all()

@@ -21,6 +21,7 @@ from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
 
 LATENCY_LOSSES = ("log", "hinge")
+OP_SAMPLING = ("hard", "soft")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SearchConfig:
     seed: int = 0
     ee_loss: bool = True
     render_size: int = 32
+    op_sampling: str = "hard"  # "soft": Gumbel-weighted sum of all candidate ops; "hard": one sampled op (GDAS)
     checkpoint_every: int = 25
 
 
@@ -84,9 +86,12 @@ def search(
     search continues exactly where an unbroken one would be."""
     if config.latency_loss not in LATENCY_LOSSES:
         raise HwnasError(f"unknown latency loss {config.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
+    if config.op_sampling not in OP_SAMPLING:
+        raise HwnasError(f"unknown op sampling {config.op_sampling!r}; choose from {', '.join(OP_SAMPLING)}")
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     net = Supernet(preset, hold=config.hold).to(device)
+    net.hard = config.op_sampling == "hard"
     latency = LatencyModel(preset, table)
     task = task.to(device)
     w_opt = torch.optim.AdamW(net.weight_parameters(), lr=config.lr_weights, weight_decay=1e-4)

@@ -44,10 +44,16 @@ class MixedLayer(nn.Module):
     def chosen_width(self) -> int:
         return self.widths[int(self.alpha_width.argmax())]
 
-    def forward(self, x: torch.Tensor, tau: float) -> torch.Tensor:
-        w_op = F.gumbel_softmax(self.alpha_op, tau=tau)
+    def forward(self, x: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
+        """``hard``: run only the sampled op, scaled by its straight-through one-hot weight (GDAS-style):
+        the forward pass is one op, the gradient still reaches every op logit through the softmax."""
+        w_op = F.gumbel_softmax(self.alpha_op, tau=tau, hard=hard)
         w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
-        y = sum(w * op(x) for w, op in zip(w_op, self.candidates, strict=True))
+        if hard:
+            k = int(w_op.argmax())
+            y = w_op[k] * self.candidates[k](x)
+        else:
+            y = sum(w * op(x) for w, op in zip(w_op, self.candidates, strict=True))
         return y * (w_width @ self.masks)[None, :, None, None]
 
 
@@ -97,10 +103,10 @@ class BranchSupernet(nn.Module):
         last = max(layers[-1].out_widths)
         self.head = nn.Linear(last, preset.outputs[branch])
 
-    def forward(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:
-            x = layer(x, tau)
+            x = layer(x, tau, hard)
         return self.head(x.mean(dim=(2, 3)))
 
 
@@ -180,6 +186,7 @@ class Supernet(nn.Module):
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.tau = 5.0
+        self.hard = False  # one sampled op per layer and step (faster) instead of the weighted sum of all
 
     def resolutions(self) -> dict[str, int]:
         return {v: self.preset.resolutions[v][self.policies[v].current] for v in self.views}
@@ -192,7 +199,7 @@ class Supernet(nn.Module):
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         inputs = resize_views(views, self.views, self.resolutions())
-        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau) for b in self.branches}
+        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau, self.hard) for b in self.branches}
         if self.regressor is not None:
             reg = self.preset.regressor
             out[REGRESSED] = self.regressor(
