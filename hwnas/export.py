@@ -21,9 +21,9 @@ from hwnas.backends.base import Backend
 from hwnas.devices import DevicePreset
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
+from hwnas.measure_worker import measure_in_fresh_process
 from hwnas.measurement import Measurement
 from hwnas.network import ArchitectureNetwork
-from hwnas.profiler import profile_model
 from hwnas.searchspaces.declarative import SpacePreset
 
 EXPORT_FORMATS = ("onnx", "tflite")
@@ -81,7 +81,8 @@ def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, work
     path = Path(workdir) / "models" / f"encoder-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.onnx"
     if not path.exists():
         export_encoder(net, path)
-    return profile_model(backend, device, path)
+    backend.check()
+    return measure_in_fresh_process(backend, device, path)  # torch's spinning threads would slow it (+50%)
 
 
 @dataclass(frozen=True)

@@ -245,3 +245,23 @@ def test_hard_op_sampling_runs_one_op_and_still_trains_every_op_logit():
     assert torch.allclose(y, mixed.candidates[calls[0]](x), atol=1e-6)  # one-hot weight 1, full-width mask
     y.pow(2).mean().backward()
     assert (mixed.alpha_op.grad != 0).all()
+
+
+def test_fit_to_target_moves_the_argmax_architecture_onto_the_target(tiny_lut):
+    from hwnas.search.derive import fit_to_target
+
+    table = LatencyTable.load(tiny_lut["table"])
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    argmax = net.derive()
+    argmax_ms = table.predict_ms(argmax.op_specs(TINY))
+    assert fit_to_target(net, table, argmax_ms) == argmax  # already on target: nothing changes
+    latencies = sorted(table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(40))
+    for target in (latencies[5], latencies[20], latencies[35]):
+        fitted = fit_to_target(net, table, target)
+        fitted.validate(TINY)
+        assert abs(table.predict_ms(fitted.op_specs(TINY)) / target - 1) <= 0.03
+        assert fitted.resolutions == argmax.resolutions

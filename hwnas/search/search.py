@@ -16,6 +16,7 @@ from hwnas.avatar.train import load_checkpoint, save_checkpoint
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.rundir import bind_config
+from hwnas.search.derive import fit_to_target
 from hwnas.search.supernet import LatencyModel, Supernet
 from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
@@ -66,6 +67,7 @@ class SearchResult:
     predicted_ms: float
     history: list[dict[str, float]]
     wall_s: float
+    argmax_predicted_ms: float | None = None  # the plain argmax architecture, before fit_to_target
 
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -168,9 +170,10 @@ def search(
                 },
             )
     bar.close()
-    arch = net.derive()
+    argmax_ms = table.predict_ms(net.derive().op_specs(preset))
+    arch = fit_to_target(net, table, config.target_ms)
     predicted = table.predict_ms(arch.op_specs(preset))
-    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start)
+    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
 
 
 def _batch(task: SearchTask, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
@@ -194,6 +197,7 @@ def write_report(
     report = {
         "target_ms": config.target_ms,
         "predicted_ms": result.predicted_ms,
+        "argmax_predicted_ms": result.argmax_predicted_ms,
         "measured": latency_check,
         "mflops": result.architecture.flops(preset) / 1e6,
         "resolutions": result.architecture.resolutions,
