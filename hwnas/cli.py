@@ -323,6 +323,7 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
     data = load_data(config)
     model = build_encoder(config, data)
     run_dir = run_dir or Path("runs") / f"{Path(encoder).stem}-{preset}{'' if ee_loss else '-no-ee'}"
+    _check_torch_device(torch_device)
     result = train(model, data, config, run_dir, task.render_size, progress=progress, torch_device=torch_device)
     click.echo(
         f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "
@@ -489,6 +490,7 @@ def search_cmd(
     from hwnas.search.tasks import build_task
     from hwnas.searchspaces import get_preset
 
+    _check_torch_device(torch_device)
     space_preset = get_preset(space, preset)
     setup = build_task(space_preset, seed, ee_loss)
     device = get_device(device_name, devices_file)
@@ -537,6 +539,17 @@ def search_cmd(
         f"wrote {arch_path}, {out_dir / 'report.json'} and {out_dir / 'search_curves.png'}; train it with: "
         f"hwnas train --arch {arch_path} --preset {preset}"
     )
+
+
+def _check_torch_device(name: str) -> None:
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise HwnasError(f"--torch-device {name!r} is not a torch device; use cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HwnasError(f"--torch-device {name}: CUDA is not available on this machine; use --torch-device cpu")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -163,6 +163,25 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
     assert r.returncode == 2 and "target-ms" in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--torch-device", "tpu-of-dreams"], "is not a torch device"),
+        *([(["--torch-device", "cuda:0"], "CUDA is not available")] if not torch.cuda.is_available() else []),
+        (["--op-sampling", "medium"], "op-sampling"),
+        (["--space", "nope"], "unknown search space 'nope'"),
+    ],
+)
+def test_bad_search_arguments_get_one_line(tmp_path, extra, needle):
+    from .conftest import run_hwnas
+
+    args = ["search", "--space", "digits", "--device", "cpu", "--preset", "tiny", "--target-ms", "1", *extra]
+    r = run_hwnas(*args, "--out", str(tmp_path / "out"), "--lut-dir", str(tmp_path / "lut"), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert needle in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "lut").exists()
+
+
 def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     from hwnas.avatar.data import synthesize, task_preset
     from hwnas.avatar.search_task import AvatarSearchTask

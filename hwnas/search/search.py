@@ -121,6 +121,8 @@ def search(
             for v, (current, rewards) in state["policies"].items():
                 net.policies[v].current, net.policies[v].rewards = current, list(rewards)
             torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
             g.set_state(state["data_rng"])
             first, history, spent = state["step"], state["history"], state["wall_s"]
     start = time.perf_counter()
@@ -163,6 +165,7 @@ def search(
                     "a_opt": a_opt.state_dict(),
                     "policies": {v: (p.current, p.rewards) for v, p in net.policies.items()},
                     "torch_rng": torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                     "data_rng": g.get_state(),
                     "step": done,
                     "history": history,
