@@ -306,6 +306,7 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
     from hwnas.avatar.runs import build_encoder, load_data
     from hwnas.avatar.train import TrainConfig, train
 
+    _check_torch_device(torch_device)
     task = task_preset(preset)
     if data_file is not None and not data_file.is_file():
         raise HwnasError(f"data file {data_file} does not exist")
@@ -323,7 +324,6 @@ def train_cmd(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_d
     data = load_data(config)
     model = build_encoder(config, data)
     run_dir = run_dir or Path("runs") / f"{Path(encoder).stem}-{preset}{'' if ee_loss else '-no-ee'}"
-    _check_torch_device(torch_device)
     result = train(model, data, config, run_dir, task.render_size, progress=progress, torch_device=torch_device)
     click.echo(
         f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "
@@ -378,7 +378,8 @@ def evaluate_cmd(run_dir: Path) -> None:
     help="Output file; default <run-dir>/encoder.<format> or the architecture's name with that suffix.",
 )
 def export_cmd(run_dir, arch_path, fmt, out) -> None:
-    """Export an encoder as the device runs it: one input per view at its resolution, outputs z, g, y.
+    """Export a network as the device runs it: one input per view at its resolution; outputs z, g, y for an
+    avatar encoder, the branch outputs for other spaces.
 
     TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
     onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
@@ -387,6 +388,7 @@ def export_cmd(run_dir, arch_path, fmt, out) -> None:
     from hwnas.avatar.network import AvatarNetwork
     from hwnas.avatar.runs import load_trained
     from hwnas.export import export_encoder
+    from hwnas.network import ArchitectureNetwork
     from hwnas.searchspaces import get_preset
 
     if (run_dir is None) == (arch_path is None):
@@ -396,7 +398,11 @@ def export_cmd(run_dir, arch_path, fmt, out) -> None:
         out = out or run_dir / f"encoder.{fmt}"
     else:
         arch = Architecture.load(arch_path)
-        net = AvatarNetwork(arch, get_preset(arch.space, arch.preset), max(arch.resolutions.values()))
+        space = get_preset(arch.space, arch.preset)
+        if space.task == "avatar":
+            net = AvatarNetwork(arch, space, max(arch.resolutions.values()))
+        else:
+            net = ArchitectureNetwork(arch, space)
         out = out or arch_path.with_suffix(f".{fmt}")
     path = export_encoder(net, out, fmt)
     click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")

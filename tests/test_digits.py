@@ -77,3 +77,15 @@ def test_search_of_the_classifier_space_builds_its_table_and_reports(digits_sear
     assert report["measured"]["measured_ms"] > 0
     assert list(report["branches"]) == ["image.logits"]
     assert "measured end to end" in digits_search["stdout"]
+
+
+def test_a_searched_classifier_exports_with_its_branch_outputs(digits_search):
+    import onnxruntime as ort
+
+    r = run_hwnas("export", "--arch", str(digits_search["out"] / "arch.json"))
+    assert r.returncode == 0, r.stderr
+    sess = ort.InferenceSession(str(digits_search["out"] / "arch.onnx"), providers=["CPUExecutionProvider"])
+    arch = Architecture.load(digits_search["out"] / "arch.json")
+    res = arch.resolutions["image"]
+    assert [(i.name, i.shape) for i in sess.get_inputs()] == [("image", [1, 1, res, res])]
+    assert [(o.name, o.shape) for o in sess.get_outputs()] == [("image.logits", [1, 10])]
