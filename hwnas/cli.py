@@ -484,10 +484,12 @@ def search_cmd(
     progress,
     workdir,
 ) -> None:
-    """Differentiable hardware-aware search of the avatar encoder against the device's latency table.
+    """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
-    Builds the table first when it is missing (profiling what the store lacks), then alternates weight and
-    architecture steps and writes the most likely architecture (arch.json) and a report.
+    Builds the table first when it is missing (profiling what the store lacks), alternates weight and
+    architecture steps, fits the most likely architecture to the target, exports it and measures it end to
+    end on the device, and writes arch.json, report.json and search_curves.png to --out. A killed search
+    resumes from its last checkpoint when re-run with the same settings.
     """
     from hwnas import backends as registry
     from hwnas.devices import get_device
