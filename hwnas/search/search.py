@@ -81,7 +81,6 @@ def search(
     progress: bool = True,
     torch_device: str = "cpu",
     run_dir: Path | None = None,
-    stop_after: int | None = None,
 ) -> SearchResult:
     """Run the search; with ``run_dir`` it checkpoints every ``config.checkpoint_every`` steps and resumes
     from there (weights, architecture parameters, optimisers, policies and random states), so a killed
@@ -126,9 +125,8 @@ def search(
             g.set_state(state["data_rng"])
             first, history, spent = state["step"], state["history"], state["wall_s"]
     start = time.perf_counter()
-    last = min(config.steps, stop_after) if stop_after is not None else config.steps
     bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
-    for step in range(first, last):
+    for step in range(first, config.steps):
         net.tau = temperature(step, config)
         # weight step on the weight split
         batch = _batch(task, weight_split, config.batch, g, device)
@@ -155,7 +153,7 @@ def search(
         history.append(record)
         bar.update(1)
         done = step + 1
-        if ckpt is not None and (done % config.checkpoint_every == 0 or done == last):
+        if ckpt is not None and (done % config.checkpoint_every == 0 or done == config.steps):
             save_checkpoint(
                 ckpt,
                 {
