@@ -15,6 +15,16 @@ from hwnas.errors import HwnasError
 DEFAULT_PRESET = "small"
 
 
+def _lut_dir_option(f):
+    return click.option(
+        "--lut-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("HWNAS_LUT_DIR", "lut"),
+        show_default="lut (or $HWNAS_LUT_DIR)",
+        help="Where latency tables live: <lut-dir>/<device>/<space>-<preset>.csv.",
+    )(f)
+
+
 def _workdir_option(f):
     return click.option(
         "--workdir",
@@ -175,12 +185,7 @@ def profile(device_name, devices_file, space, preset, model, retry_failed, progr
     default=None,
     help="Table path (.csv); default lut/<device>/<space>-<preset>.csv under --lut-dir.",
 )
-@click.option(
-    "--lut-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("HWNAS_LUT_DIR", "lut"),
-    show_default="lut (or $HWNAS_LUT_DIR)",
-)
+@_lut_dir_option
 @_workdir_option
 def build_lut(device_name, devices_file, space, preset, out, lut_dir, workdir) -> None:
     """Turn the measurement store into a latency lookup table (CSV + metadata JSON, parquet with pyarrow).
@@ -454,14 +459,10 @@ def export_cmd(run_dir, arch_path, fmt, out) -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where arch.json and report.json go; default runs/search-<device>-<preset>-<target>ms.",
+    help="Where arch.json, report.json, search_curves.png and the checkpoint go; default "
+    "runs/search-<method>-<device>-<preset>-<target>ms.",
 )
-@click.option(
-    "--lut-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("HWNAS_LUT_DIR", "lut"),
-    show_default="lut (or $HWNAS_LUT_DIR)",
-)
+@_lut_dir_option
 @click.option("--torch-device", default="cpu", show_default=True, help="cpu, cuda, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @_workdir_option
