@@ -29,7 +29,7 @@ from hwnas.export import check_architecture, measure_encoder
 from hwnas.lut.build import default_table_path, ensure_table
 from hwnas.plots import pareto
 from hwnas.search.random_search import random_search
-from hwnas.search.search import SearchConfig, search
+from hwnas.search.search import search
 from hwnas.search.tasks import build_task
 from hwnas.searchspaces import get_preset
 
@@ -96,15 +96,7 @@ def main() -> None:
             return
         print(f"{name}: {method} search at {target:.3f} ms, train, evaluate, measure", flush=True)
         setup = build_task(space, seed=0, ee_loss=ee_loss)
-        steps = args.search_steps or setup.steps
-        config = SearchConfig(
-            target_ms=target,
-            steps=steps,
-            batch=setup.batch,
-            warmup=max(1, steps // 5),
-            render_size=setup.render_size,
-            ee_loss=ee_loss,
-        )
+        config = setup.search_config(target, args.search_steps, ee_loss=ee_loss)
         if method == "random":
             result = random_search(space, table, setup.task, config)
         else:

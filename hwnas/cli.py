@@ -495,7 +495,7 @@ def search_cmd(
     from hwnas import backends as registry
     from hwnas.devices import get_device
     from hwnas.lut.build import default_table_path, ensure_table
-    from hwnas.search.search import SearchConfig, search, write_report
+    from hwnas.search.search import search, write_report
     from hwnas.search.tasks import build_task
     from hwnas.searchspaces import get_preset
 
@@ -506,17 +506,13 @@ def search_cmd(
     backend = registry.create(device.backend, device.options)
     table_path = default_table_path(lut_dir, device.name, space_preset.space, preset)
     table = ensure_table(device, backend, space_preset, workdir, table_path, progress)
-    steps = steps or setup.steps
-    config = SearchConfig(
-        target_ms=target_ms,
-        steps=steps,
-        batch=setup.batch,
+    config = setup.search_config(
+        target_ms,
+        steps,
         latency_loss=latency_loss,
         latency_weight=latency_weight,
         seed=seed,
         ee_loss=ee_loss,
-        render_size=setup.render_size,
-        warmup=max(1, steps // 5),
         op_sampling=op_sampling,
     )
     out_dir = out_dir or Path("runs") / f"search-{method}-{device.name}-{preset}-{target_ms:g}ms"

@@ -17,7 +17,7 @@ from hwnas.architecture import Architecture
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.network import ArchitectureNetwork
-from hwnas.search.search import SearchConfig, SearchResult
+from hwnas.search.search import SearchConfig, SearchResult, split_pool
 from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
 
@@ -59,11 +59,7 @@ def random_search(
     start = time.perf_counter()
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.steps // len(archs), 1)
-    pool = task.train_pool()
-    g = torch.Generator().manual_seed(config.seed)
-    pool = pool[torch.randperm(len(pool), generator=g)]
-    cut = int(0.8 * len(pool))
-    fit, held_out = pool[:cut], pool[cut:]
+    fit, held_out, g = split_pool(task, config.seed)
     history, best = [], None
     initial_task_state = copy.deepcopy(task.state_dict())
     for arch in archs:

@@ -73,6 +73,16 @@ class SearchResult:
 SEARCH_CHECKPOINT = "search.pt"
 
 
+def split_pool(task: SearchTask, seed: int, share: float = 0.8) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    """The task's training examples shuffled by seed and cut into ``share`` and the rest; the generator goes
+    on to draw the batches."""
+    g = torch.Generator().manual_seed(seed)
+    pool = task.train_pool()
+    pool = pool[torch.randperm(len(pool), generator=g)]
+    cut = int(share * len(pool))
+    return pool[:cut], pool[cut:], g
+
+
 def search(
     preset: SpacePreset,
     table: LatencyTable,
@@ -99,11 +109,7 @@ def search(
     a_opt = torch.optim.Adam(
         [*net.arch_parameters(), *(p.theta for p in net.policies.values())], lr=config.lr_arch, betas=(0.5, 0.999)
     )
-    pool = task.train_pool()
-    g = torch.Generator().manual_seed(config.seed)
-    pool = pool[torch.randperm(len(pool), generator=g)]
-    cut = int(0.8 * len(pool))
-    weight_split, arch_split = pool[:cut], pool[cut:]  # separate splits for weights and architecture
+    weight_split, arch_split, g = split_pool(task, config.seed)  # separate splits for weights and architecture
     history: list[dict[str, float]] = []
     for policy in net.policies.values():
         policy.sample()

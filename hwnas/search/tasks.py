@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hwnas.errors import HwnasError
+from hwnas.search.search import SearchConfig
 from hwnas.search.task import SearchTask
 from hwnas.searchspaces.declarative import SpacePreset
 
@@ -18,6 +20,18 @@ class TaskSetup:
     batch: int
     steps: int  # default search steps
     render_size: int = 0  # avatar only: resolution of the rendered avatar in the loss
+
+    def search_config(self, target_ms: float, steps: int | None = None, **settings: Any) -> SearchConfig:
+        """The task's batch, render size and default steps; architecture steps start after the first fifth."""
+        steps = steps or self.steps
+        return SearchConfig(
+            target_ms=target_ms,
+            steps=steps,
+            batch=self.batch,
+            render_size=self.render_size,
+            warmup=max(1, steps // 5),
+            **settings,
+        )
 
 
 def build_task(preset: SpacePreset, seed: int, ee_loss: bool = True) -> TaskSetup:
