@@ -18,14 +18,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hwnas.architecture import Architecture
-from hwnas.backends import create
-from hwnas.devices import get_device
-from hwnas.export import check_architecture
-from hwnas.lut.build import default_table_path, ensure_table
+from hwnas.core.plots import scatter_predicted_measured
+from hwnas.deploy.endtoend import check_architecture
 from hwnas.lut.fidelity import fidelity
-from hwnas.plots import scatter_predicted_measured
-from hwnas.searchspaces import get_preset
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+from hwnas.workflows.tables import ensure_table, open_device
 
 
 def main() -> None:
@@ -41,12 +39,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
 
-    device = get_device(args.device, args.devices_file)
-    backend = create(device.backend, device.options)
+    device, backend = open_device(args.device, args.devices_file)
     preset = get_preset(args.space, args.preset)
-    table = ensure_table(
-        device, backend, preset, args.workdir, default_table_path(args.lut_dir, device.name, args.space, args.preset)
-    )
+    table, _ = ensure_table(device, backend, preset, args.workdir, args.lut_dir)
     rng = random.Random(args.seed)
     rows = []
     start = time.perf_counter()

@@ -15,13 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hwnas.artifacts import ArtifactCache
-from hwnas.backends import create
-from hwnas.devices import get_device
-from hwnas.lut import build_table
-from hwnas.profiler import Profiler
-from hwnas.searchspaces import get_preset
-from hwnas.store import MeasurementStore
+from hwnas.space import get_preset
+from hwnas.workflows.tables import open_device, profile_space, table_from_store
 
 
 def main() -> None:
@@ -31,15 +26,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    device = get_device(args.device)
-    backend = create(device.backend, device.options)
+    device, backend = open_device(args.device)
     preset = get_preset(args.space, args.preset)
     specs = preset.enumerate_ops()
-    with tempfile.TemporaryDirectory() as tmp, MeasurementStore(Path(tmp) / "m.sqlite") as store:
+    with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        report = Profiler(device, backend, store, ArtifactCache(Path(tmp) / "artifacts")).run(specs, progress=False)
-        table = build_table(store, device, backend, preset)
-        table.save(Path(tmp) / "lut.csv")
+        report = profile_space(device, backend, preset, Path(tmp), progress=False)
+        table_from_store(device, backend, preset, Path(tmp)).save(Path(tmp) / "lut.csv")
         wall = time.perf_counter() - start
     timed = report.timed_ms / 1e3
     print(

@@ -20,18 +20,13 @@ import argparse
 import json
 from pathlib import Path
 
-from hwnas.avatar.data import task_preset
-from hwnas.avatar.runs import build_encoder, evaluate_run, load_data, load_trained
-from hwnas.avatar.train import TrainConfig, train
-from hwnas.backends import create
-from hwnas.devices import get_device
-from hwnas.export import check_architecture, measure_encoder
-from hwnas.lut.build import default_table_path, ensure_table
-from hwnas.plots import pareto
-from hwnas.search.random_search import random_search
-from hwnas.search.search import search
-from hwnas.search.tasks import build_task
-from hwnas.searchspaces import get_preset
+from hwnas.core.plots import pareto
+from hwnas.deploy.endtoend import measure_encoder
+from hwnas.space import get_preset
+from hwnas.tasks.avatar.data import task_preset
+from hwnas.workflows.runs import evaluate_run, load_trained, train_run
+from hwnas.workflows.searches import SearchRequest, run_search
+from hwnas.workflows.tables import ensure_table, open_device
 
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 TARGET_SHARES = {"AVE-S": 0.25, "AVE-M": 0.5, "AVE-L": 1.0}
@@ -60,23 +55,13 @@ def main() -> None:
         print(f"  {name}: {row['measured_ms']:.3f} ms, test MSE {row['test']['mean']:.2f}, "
               f"extreme {row['extreme']['mean']:.2f}", flush=True)  # fmt: skip
 
-    device = get_device(args.device)
-    backend = create(device.backend, device.options)
-    space = get_preset("avatar", args.preset)
-    table = ensure_table(
-        device, backend, space, args.workdir, default_table_path(args.lut_dir, device.name, "avatar", args.preset)
-    )
-    spec = task_preset(args.preset)
-    train_steps = args.train_steps or spec.steps
+    device, backend = open_device(args.device)
+    ensure_table(device, backend, get_preset("avatar", args.preset), args.workdir, args.lut_dir)
+    train_steps = args.train_steps or task_preset(args.preset).steps
 
     def train_and_evaluate(name: str, encoder: str, ee_loss: bool = True) -> dict:
-        config = TrainConfig(encoder, args.preset, train_steps, spec.batch, ee_loss=ee_loss)
-        data = load_data(config)
-        model = build_encoder(config, data)
-        run_dir = out / "train" / name
-        result = train(model, data, config, run_dir, spec.render_size, progress=True)
-        metrics = evaluate_run(run_dir)
-        return {**metrics, "train_wall_s": result["wall_s"]}
+        run_dir, result = train_run(encoder, args.preset, train_steps, ee_loss=ee_loss, run_dir=out / "train" / name)
+        return {**evaluate_run(run_dir)[0], "train_wall_s": result["wall_s"]}
 
     for name in BASELINES:
         if name not in rows:
@@ -95,27 +80,16 @@ def main() -> None:
         if name in rows:
             return
         print(f"{name}: {method} search at {target:.3f} ms, train, evaluate, measure", flush=True)
-        setup = build_task(space, seed=0, ee_loss=ee_loss)
-        config = setup.search_config(target, args.search_steps, ee_loss=ee_loss)
-        if method == "random":
-            result = random_search(space, table, setup.task, config)
-        else:
-            result = search(space, table, setup.task, config, run_dir=out / "search" / name)
-        arch_path = (out / "search" / name / "arch.json").resolve()
-        arch_path.parent.mkdir(parents=True, exist_ok=True)
-        result.architecture.save(arch_path)
-        metrics = train_and_evaluate(name, str(arch_path), ee_loss)
-        check = check_architecture(result.architecture, space, table, device, backend, args.workdir)
-        keep(
-            name,
-            {
-                **metrics,
-                **check.as_dict(),
-                "target_ms": target,
-                "search_wall_s": result.wall_s,
-                "kind": "vc" if not ee_loss else method,
-            },
-        )
+        outcome = run_search(
+            SearchRequest(
+                "avatar", args.device, target, args.preset, method, args.search_steps, ee_loss=ee_loss,
+                out_dir=out / "search" / name, lut_dir=args.lut_dir, workdir=args.workdir,
+            )
+        )  # fmt: skip
+        metrics = train_and_evaluate(name, str(outcome.arch_path.resolve()), ee_loss)
+        r = outcome.report
+        kind = "vc" if not ee_loss else method
+        keep(name, {**metrics, **r["measured"], "target_ms": target, "search_wall_s": r["wall_s"], "kind": kind})
 
     for label, target in targets.items():
         searched(label, target)

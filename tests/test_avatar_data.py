@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.avatar.data import SPLITS, load_npz, save_npz, synthesize, task_preset
-from hwnas.avatar.expressions import GAZE_RANGE, asymmetry, extreme_frames, training_video
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
+from hwnas.tasks.avatar.data import SPLITS, load_npz, save_npz, synthesize, task_preset
+from hwnas.tasks.avatar.expressions import GAZE_RANGE, asymmetry, extreme_frames, training_video
 
 from .conftest import run_hwnas
 

@@ -1,9 +1,9 @@
 import torch
 from torch.autograd import gradcheck
 
-from hwnas.avatar.decoder import AvatarDecoder, pixel_grid, render, soft_disc, soft_polygon
-from hwnas.avatar.expressions import Identity
-from hwnas.avatar.losses import ExtremeExpressionWeight
+from hwnas.tasks.avatar.decoder import AvatarDecoder, pixel_grid, render, soft_disc, soft_polygon
+from hwnas.tasks.avatar.expressions import Identity
+from hwnas.tasks.avatar.losses import ExtremeExpressionWeight
 
 
 def test_soft_polygon_covers_inside_and_not_outside():

@@ -1,9 +1,11 @@
 import torch
 
-from hwnas.avatar.data import synthesize, task_preset
-from hwnas.avatar.encoders import build_baseline, count_flops
-from hwnas.avatar.evaluate import mean_predictor, render_mse
-from hwnas.avatar.train import CHECKPOINT, TrainConfig, train
+from hwnas.tasks.avatar.avatar_task import AvatarTask
+from hwnas.tasks.avatar.data import synthesize, task_preset
+from hwnas.tasks.avatar.encoders import build_baseline, count_flops
+from hwnas.tasks.avatar.evaluate import mean_predictor, render_mse
+from hwnas.train.objective import TaskRequest
+from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
 
 from .conftest import run_hwnas
 
@@ -16,19 +18,20 @@ def _model(name="eem"):
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
-    data = synthesize(TINY)
-    config = TrainConfig("eem", "tiny", steps=12, batch=8, checkpoint_every=4)
+    config = TrainConfig(steps=12, batch=8, checkpoint_every=4)
     whole = _model()
-    train(whole, data, config, tmp_path / "whole", TINY.render_size, progress=False)
+    fit(whole, AvatarTask.create(TaskRequest("tiny")), config, tmp_path / "whole", progress=False)
     paused = _model()
-    train(paused, data, config, tmp_path / "paused", TINY.render_size, progress=False, stop_after=6)
+    fit(paused, AvatarTask.create(TaskRequest("tiny")), config, tmp_path / "paused", progress=False, stop_after=6)
     state = torch.load(tmp_path / "paused" / CHECKPOINT, weights_only=True)
     assert state["step"] == 6 and len(state["history"]) == 6
-    resumed = _model()  # a fresh process would start from fresh weights and load the checkpoint
-    result = train(resumed, data, config, tmp_path / "paused", TINY.render_size, progress=False)
+    resumed = _model()  # a fresh process would start from fresh weights and a fresh task, and load the checkpoint
+    task = AvatarTask.create(TaskRequest("tiny"))
+    result = fit(resumed, task, config, tmp_path / "paused", progress=False)
     assert result["steps"] == 12
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+    assert bool(task.loss_fn.extreme_weight.initialised)  # the Eq. 3 moving average came back with the checkpoint
 
 
 def test_compressed_baselines_cost_less():
@@ -59,3 +62,4 @@ def test_train_and_evaluate_commands(tmp_path):
     assert r.returncode == 2 and "other settings (steps)" in r.stderr
     r = run_hwnas("train", "--arch", "resnet", "--preset", "tiny", "--run-dir", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown encoder 'resnet'" in r.stderr
+    assert not (tmp_path / "x").exists()

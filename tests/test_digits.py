@@ -8,11 +8,12 @@ import random
 import pytest
 import torch
 
-from hwnas.architecture import Architecture
-from hwnas.digits import DigitsTask, load_digits_tensors
 from hwnas.lut import LatencyTable
-from hwnas.network import ArchitectureNetwork
-from hwnas.searchspaces import ENTRY_POINT_GROUP, get_preset
+from hwnas.space import ENTRY_POINT_GROUP, get_preset
+from hwnas.space.architecture import Architecture
+from hwnas.space.network import ArchitectureNetwork
+from hwnas.tasks.digits import DigitsTask, load_digits_tensors
+from hwnas.train.trainer import TrainConfig, fit
 
 from .conftest import run_hwnas
 
@@ -40,17 +41,8 @@ def test_digits_data_is_split_by_seed_and_normalised():
 def test_a_derived_classifier_learns_the_digits():
     torch.manual_seed(0)
     task = DigitsTask(seed=0)
-    arch = Architecture.sample(DIGITS, random.Random(0))
-    net = ArchitectureNetwork(arch, DIGITS)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    pool = task.train_pool()
-    g = torch.Generator().manual_seed(0)
-    for step in range(300):
-        batch = task.batch(pool[torch.randint(len(pool), (64,), generator=g)])
-        loss = task.loss(net(batch["views"]), batch, step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    net = ArchitectureNetwork(Architecture.sample(DIGITS, random.Random(0)), DIGITS)
+    fit(net, task, TrainConfig(steps=300, batch=64, lr=1e-2, schedule="constant"), progress=False)
     assert task.accuracy(net, task.test_pool()) > 0.75  # chance is 0.1
 
 
@@ -89,3 +81,21 @@ def test_a_searched_classifier_exports_with_its_branch_outputs(digits_search):
     res = arch.resolutions["image"]
     assert [(i.name, i.shape) for i in sess.get_inputs()] == [("image", [1, 1, res, res])]
     assert [(o.name, o.shape) for o in sess.get_outputs()] == [("image.logits", [1, 10])]
+
+
+def test_the_printed_next_step_trains_and_evaluates_a_searched_classifier(digits_search, tmp_path):
+    """The hint after a digits search is `hwnas train --arch .../arch.json --preset tiny`: it must train (it
+    crashed with KeyError 'regressed' and left a config.json behind), and evaluate must score it."""
+    hint = digits_search["stdout"].strip().splitlines()[-1].split("train it with: ")[1].split()
+    assert hint[:2] == ["hwnas", "train"]
+    run = tmp_path / "run"
+    r = run_hwnas(*hint[1:], "--steps", "40", "--run-dir", str(run), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = run_hwnas("evaluate", "--run-dir", str(run))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 40 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert "test accuracy" in r.stdout
+    r = run_hwnas("export", "--run-dir", str(run))
+    assert r.returncode == 0, r.stderr
+    assert (run / "encoder.onnx").is_file()

@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 
-from hwnas.errors import MissingOpsError
+from hwnas.core.errors import MissingOpsError
 from hwnas.lut import LatencyTable
 from hwnas.ops import OpSpec
 
@@ -31,13 +32,25 @@ def test_lookup_of_missing_keys_names_them_and_the_fill_command(tiny_lut):
     assert "hwnas profile --device cpu --space avatar --preset tiny" in message
 
 
-def test_prediction_sums_medians_and_subtracts_the_overhead_per_extra_op(tiny_lut):
+def test_prediction_pays_the_overhead_once_and_each_ops_cost(tiny_lut):
     table = LatencyTable.load(tiny_lut["table"])
     specs = [OpSpec.parse(k) for k in sorted(table.keys)[:6]]
     medians = table.latency_ms(specs)
     overhead = table.metadata["per_inference_overhead_ms"]
     assert table.predict_ms(specs, calibrated=False) == pytest.approx(medians.sum())
-    assert table.predict_ms(specs) == pytest.approx(medians.sum() - 5 * overhead)
+    assert table.predict_ms(specs) == pytest.approx(overhead + np.maximum(medians - overhead, 0).sum())
+    if (medians >= overhead).all():
+        assert table.predict_ms(specs) == pytest.approx(medians.sum() - 5 * overhead)
+
+
+def test_ops_measured_below_the_overhead_never_make_a_prediction_negative(tiny_lut):
+    """Tiny ops can measure below the identity model: a network of them still costs at least the overhead
+    (the differentiable latency went negative on a 2-core machine, and its log-loss gradient vanished)."""
+    table = LatencyTable.load(tiny_lut["table"])
+    cheapest = table.frame.median_ms.idxmin()
+    table.metadata["per_inference_overhead_ms"] = 2 * float(table.frame.median_ms.min())
+    spec = OpSpec.parse(cheapest)
+    assert table.predict_ms([spec] * 10) == pytest.approx(table.overhead_ms)
 
 
 def test_diff_ratio_and_one_sided_keys(tiny_lut):

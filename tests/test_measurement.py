@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hwnas.measurement import Measurement
+from hwnas.core.measurement import Measurement
 
 
 def test_statistics_are_derived_from_the_raw_samples():

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
 from hwnas.ops import OpKeyError, OpSpec, conv_out
 
 dims = st.integers(1, 64)

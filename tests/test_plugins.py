@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from hwnas.lut import LatencyTable
-from hwnas.searchspaces import get_preset
+from hwnas.space import get_preset
 
 from .conftest import REPO, run_hwnas
 

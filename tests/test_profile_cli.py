@@ -11,7 +11,7 @@ import onnx
 import pandas as pd
 
 from hwnas.lut import LatencyTable
-from hwnas.searchspaces import get_preset
+from hwnas.space import get_preset
 
 from .conftest import REPO, run_hwnas
 
@@ -124,7 +124,7 @@ def test_sigkill_mid_run_then_resume_completes_exactly_once(tmp_path):
 
 
 def test_profile_a_whole_model(tmp_path):
-    from hwnas.artifacts import export_onnx
+    from hwnas.measure.artifacts import export_onnx
     from hwnas.ops import OpSpec
 
     path = export_onnx(

@@ -4,16 +4,16 @@ import dataclasses
 
 import pytest
 
-from hwnas.artifacts import ArtifactCache
-from hwnas.backends import create
-from hwnas.calibration import drift_summary
-from hwnas.devices import get_device
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
+from hwnas.core.measurement import Measurement
 from hwnas.lut import build_table
-from hwnas.measurement import Measurement
-from hwnas.profiler import OVERHEAD_OP, Profiler
-from hwnas.searchspaces import get_preset
-from hwnas.store import MeasurementStore
+from hwnas.measure.artifacts import ArtifactCache
+from hwnas.measure.backends import create
+from hwnas.measure.calibration import drift_summary
+from hwnas.measure.devices import get_device
+from hwnas.measure.profiler import OVERHEAD_OP, Profiler
+from hwnas.measure.store import MeasurementStore
+from hwnas.space import get_preset
 
 
 @pytest.fixture
@@ -92,3 +92,27 @@ def test_a_second_concurrent_run_on_the_same_device_is_refused(setup):
 
     with FileLock(str(store.path) + f".{device.name}.lock"), pytest.raises(HwnasError, match="another"):
         Profiler(device, backend, store, cache).run(get_preset("avatar", "tiny").enumerate_ops(), progress=False)
+
+
+def test_the_table_judges_noise_by_the_devices_threshold(setup):
+    """An op with IQR/median 0.2 is noisy on a device with threshold 0.1, not on one with 0.25 (the store used
+    to rebuild every Measurement with the default 0.1)."""
+    device, backend, store, _ = setup
+    preset = get_preset("digits", "tiny")
+    cid = backend.config_id()
+    samples = [0.9, 0.9, 1.0, 1.0, 1.0, 1.1, 1.1]  # median 1.0, IQR 0.2
+    for spec in preset.enumerate_ops():
+        store.put_ok(device.name, cid, spec.key, Measurement.from_samples(samples), attempts=1)
+    store.put_calibration(device.name, cid, "overhead", OVERHEAD_OP.key, Measurement.from_samples([0.01]))
+    lenient = dataclasses.replace(device, profile=dataclasses.replace(device.profile, noise_threshold=0.25))
+    assert not build_table(store, lenient, backend, preset).frame.noisy.any()
+    assert build_table(store, device, backend, preset).frame.noisy.all()
+
+
+def test_onnxruntime_defaults_to_the_graph_level_that_predicts_networks():
+    """Level "all" (NCHWc reorders around every isolated op) mispredicts networks; a preset that names no
+    level gets "extended", like the built-in `cpu` preset."""
+    from hwnas.measure.backends.ort import OnnxRuntimeBackend
+
+    assert OnnxRuntimeBackend().options["graph_optimization"] == "extended"
+    assert OnnxRuntimeBackend().config_id() == create("onnxruntime", get_device("cpu").options).config_id()

@@ -1,5 +1,6 @@
 """The searcher's core properties: gradient path of the latency, masking equivalence, REINFORCE sign."""
 
+import dataclasses
 import itertools
 import json
 import random
@@ -7,13 +8,16 @@ import random
 import pytest
 import torch
 
-from hwnas.architecture import Architecture
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
 from hwnas.lut import LatencyTable
-from hwnas.search.search import SearchConfig, latency_loss, temperature
-from hwnas.search.supernet import LatencyModel, MixedLayer, ResolutionPolicy, Supernet
-from hwnas.searchspaces import get_preset
-from hwnas.searchspaces.declarative import LayerCandidates, OpTemplate
+from hwnas.ops import OpTemplate
+from hwnas.search.config import SearchConfig, latency_loss, temperature
+from hwnas.search.latency import LatencyModel
+from hwnas.search.policy import ResolutionPolicy
+from hwnas.search.supernet import MixedLayer, Supernet
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import LayerCandidates
 
 TINY = get_preset("avatar", "tiny")
 
@@ -107,7 +111,7 @@ def test_derived_architecture_is_valid_and_round_trips():
 
 
 def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
-    from hwnas.avatar.network import AvatarNetwork
+    from hwnas.tasks.avatar.network import AvatarNetwork
 
     from .conftest import run_hwnas
 
@@ -183,9 +187,10 @@ def test_bad_search_arguments_get_one_line(tmp_path, extra, needle):
 
 
 def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
-    from hwnas.avatar.data import synthesize, task_preset
-    from hwnas.avatar.search_task import AvatarSearchTask
+
     from hwnas.search.random_search import feasible_architectures, random_search
+    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.train.objective import TaskRequest
 
     table = LatencyTable.load(tiny_lut["table"])
     predictions = sorted(
@@ -196,7 +201,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.1 for a in archs)
     assert len({a.to_json() for a in archs}) == len(archs)
     config = SearchConfig(target_ms=target, steps=6, batch=8, render_size=24)
-    task = AvatarSearchTask(synthesize(task_preset("tiny")), render_size=24)
+    task = AvatarTask.create(TaskRequest("tiny"))
     result = random_search(TINY, table, task, config, candidates=3)
     assert sum(h["steps"] for h in result.history) == 6
     assert result.architecture in archs
@@ -278,7 +283,10 @@ def test_fit_to_target_moves_the_argmax_architecture_onto_the_target(tiny_lut):
     argmax = net.derive()
     argmax_ms = table.predict_ms(argmax.op_specs(TINY))
     assert fit_to_target(net, table, argmax_ms) == argmax  # already on target: nothing changes
-    latencies = sorted(table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(40))
+    # fit_to_target keeps the resolutions, so the targets come from architectures at the argmax's resolutions
+    samples = [dataclasses.replace(Architecture.sample(TINY, random.Random(i)), resolutions=argmax.resolutions)
+               for i in range(40)]  # fmt: skip
+    latencies = sorted(table.predict_ms(a.op_specs(TINY)) for a in samples)
     for target in (latencies[5], latencies[20], latencies[35]):
         fitted = fit_to_target(net, table, target)
         fitted.validate(TINY)

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
 from hwnas.ops import conv_out
-from hwnas.searchspaces import discover, get_preset, get_space
+from hwnas.space import discover, get_preset, get_space
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hwnas import __version__
-from hwnas.backends.base import Backend
-from hwnas.calibration import drift_summary, overhead_ms
-from hwnas.devices import DevicePreset
-from hwnas.errors import HwnasError, list_keys
+from hwnas.core.errors import HwnasError, list_keys
 from hwnas.lut.table import LatencyTable
-from hwnas.searchspaces import Preset
-from hwnas.store import MeasurementStore
+from hwnas.measure.backends.base import Backend
+from hwnas.measure.calibration import drift_summary, overhead_ms
+from hwnas.measure.devices import DevicePreset
+from hwnas.measure.store import MeasurementStore
+from hwnas.space import Preset
 
 
 def default_table_path(lut_dir: Path, device: str, space: str, preset: str) -> Path:
@@ -36,7 +36,7 @@ def host_info() -> dict[str, object]:
 def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend, preset: Preset) -> LatencyTable:
     specs = preset.enumerate_ops()
     config_id = backend.config_id()
-    results = store.results(device.name, config_id, [s.key for s in specs])
+    results = store.results(device.name, config_id, [s.key for s in specs], device.profile.noise_threshold)
     fill = f"hwnas profile --device {device.name} --space {preset.space} --preset {preset.preset}"
     failed = sorted(k for k, r in results.items() if r.status == "failed")
     missing = sorted(s.key for s in specs if s.key not in results)
@@ -73,23 +73,3 @@ def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend,
         "hwnas_version": __version__,
     }
     return LatencyTable.from_rows(rows, metadata)
-
-
-def ensure_table(
-    device: DevicePreset, backend: Backend, preset: Preset, workdir: Path, table_path: Path, progress: bool = True
-) -> LatencyTable:
-    """Load the table at ``table_path``; if it is missing, profile what is missing and build it first."""
-    if table_path.is_file():
-        table = LatencyTable.load(table_path)
-        table.require(s.key for s in preset.enumerate_ops())
-        return table
-    from hwnas.artifacts import ArtifactCache
-    from hwnas.profiler import Profiler
-
-    with MeasurementStore(Path(workdir) / "measurements.sqlite") as store:
-        Profiler(device, backend, store, ArtifactCache(Path(workdir) / "artifacts")).run(
-            preset.enumerate_ops(), progress=progress
-        )
-        table = build_table(store, device, backend, preset)
-    table.save(table_path)
-    return table

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwnas.errors import HwnasError, MissingOpsError, list_keys
+from hwnas.core.errors import HwnasError, MissingOpsError, list_keys
+from hwnas.core.files import staging_path
 from hwnas.ops import OpKeyError, OpSpec
 
 SCHEMA_VERSION = 1
@@ -60,14 +61,14 @@ class LatencyTable:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         staged: list[tuple[Path, Path]] = []
         try:
-            tmp = _tmp(csv_path)
+            tmp = staging_path(csv_path)
             self.frame.reset_index().to_csv(tmp, index=False, float_format="%.6g")
             staged.append((tmp, csv_path))
-            tmp = _tmp(json_path)
+            tmp = staging_path(json_path)
             tmp.write_text(json.dumps(self.metadata, indent=2, sort_keys=True, default=str) + "\n")
             staged.append((tmp, json_path))
             if _has_pyarrow():
-                tmp = _tmp(parquet_path)
+                tmp = staging_path(parquet_path)
                 self.frame.reset_index().to_parquet(tmp, index=False)
                 staged.append((tmp, parquet_path))
         except BaseException:
@@ -128,12 +129,23 @@ class LatencyTable:
         self.require(names)
         return self.frame.loc[names, "median_ms"].to_numpy(dtype=float)
 
+    @property
+    def overhead_ms(self) -> float:
+        """The per-inference overhead every isolated run pays, as measured on the identity model."""
+        return float(self.metadata.get("per_inference_overhead_ms") or 0.0)
+
+    def costs_ms(self, keys: Iterable[str | OpSpec], calibrated: bool = True) -> np.ndarray:
+        """Each op's own cost inside a network: its median less the per-inference overhead, never below zero
+        (an op cannot cost less than nothing, though a tiny one can measure below the identity model)."""
+        lat = self.latency_ms(keys)
+        return np.maximum(lat - self.overhead_ms, 0.0) if calibrated else lat
+
     def predict_ms(self, specs: Iterable[OpSpec], calibrated: bool = True) -> float:
-        """Sum of per-op medians; the per-inference overhead of each isolated run is subtracted once per op
-        beyond the first (a network pays it once), as measured on the identity model."""
-        lat = self.latency_ms(list(specs))
-        overhead = float(self.metadata.get("per_inference_overhead_ms") or 0.0) if calibrated else 0.0
-        return float(lat.sum() - overhead * max(len(lat) - 1, 0))
+        """A network pays the overhead once plus each op's cost; uncalibrated, the plain sum of medians."""
+        specs = list(specs)
+        if not specs:
+            return 0.0
+        return float(self.costs_ms(specs, calibrated).sum() + (self.overhead_ms if calibrated else 0.0))
 
     def summary(self) -> list[str]:
         m, f = self.metadata, self.frame
@@ -191,10 +203,6 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame[numeric] = values
     frame["noisy"] = frame["noisy"].astype(str).str.lower().isin(["true", "1"])
     return frame.set_index("key")
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def _has_pyarrow() -> bool:

@@ -1,0 +1,1 @@
+"""The generic differentiable searcher: supernet, latency model, policies, loop, derivation, random baseline."""

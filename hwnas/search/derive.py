@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import torch.nn.functional as F
 
-from hwnas.architecture import Architecture, LayerChoice
 from hwnas.lut.table import LatencyTable
 from hwnas.search.supernet import Supernet
+from hwnas.space.architecture import Architecture, LayerChoice
 
 
 def fit_to_target(
@@ -34,10 +34,8 @@ def fit_to_target(
             logp[(bi, li)] = (ops, widths)
     current = table.predict_ms(arch.op_specs(preset))
 
-    median = table.frame["median_ms"].to_dict()
-
     def branch_sum(a: Architecture, bi: int) -> float:
-        return sum(median[s.key] for s in a.branch_specs(preset, a.branches[bi]))
+        return float(table.costs_ms(a.branch_specs(preset, a.branches[bi])).sum())
 
     sums = [branch_sum(arch, bi) for bi in range(len(arch.branches))]
     for _ in range(max_changes):
@@ -51,7 +49,7 @@ def fit_to_target(
             for move in moves:
                 candidate = _with_layer(arch, bi, li, move)
                 new_sum = branch_sum(candidate, bi)
-                predicted = current - sums[bi] + new_sum  # same op count: the overhead term is unchanged
+                predicted = current - sums[bi] + new_sum
                 progress = abs(current - target_ms) - abs(predicted - target_ms)
                 if progress <= 0:
                     continue

@@ -1,8 +1,9 @@
 """Random search at equal budget: the baseline the differentiable search must beat.
 
 Draws architectures uniformly, keeps those the same LatencyTable predicts within the target's tolerance,
-trains each for an equal share of the search's step budget with the same loss, and keeps the one with the
-lowest loss on held-out training frames.
+trains each for an equal share of the search's step budget with the same task and trainer, and keeps the one
+with the lowest loss on held-out training frames. With a run directory every candidate trains in its own
+checkpointed folder, so a killed random search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ from __future__ import annotations
 import copy
 import random
 import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from hwnas.architecture import Architecture
-from hwnas.errors import HwnasError
+from hwnas.core.errors import HwnasError
 from hwnas.lut.table import LatencyTable
-from hwnas.network import ArchitectureNetwork
-from hwnas.search.search import SearchConfig, SearchResult, split_pool
-from hwnas.search.task import SearchTask
-from hwnas.searchspaces.declarative import SpacePreset
+from hwnas.search.config import SearchConfig
+from hwnas.search.loop import SEARCH_CONFIG, SearchResult, split_pool
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import SpacePreset
+from hwnas.train.objective import Task
+from hwnas.train.rundir import bind_config
+from hwnas.train.trainer import TrainConfig, fit
 
 
 def feasible_architectures(
@@ -51,33 +57,34 @@ def feasible_architectures(
 def random_search(
     preset: SpacePreset,
     table: LatencyTable,
-    task: SearchTask,
+    task: Task,
     config: SearchConfig,
     candidates: int = 4,
+    run_dir: Path | None = None,
+    binding: dict[str, Any] | None = None,
+    torch_device: str = "cpu",
+    progress: bool = False,
 ) -> SearchResult:
     """Spend ``config.steps`` weight steps in total, split evenly over the candidates."""
     start = time.perf_counter()
+    if run_dir is not None:
+        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.steps // len(archs), 1)
-    fit, held_out, g = split_pool(task, config.seed)
+    fit_split, held_out, _ = split_pool(task, config.seed)
+    train_config = TrainConfig(
+        steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
+    )
     history, best = [], None
     initial_task_state = copy.deepcopy(task.state_dict())
-    for arch in archs:
+    for i, arch in enumerate(archs):
         torch.manual_seed(config.seed)
         task.load_state_dict(initial_task_state)  # every candidate starts from the same loss state
-        net = ArchitectureNetwork(arch, preset).train()
-        task.train()
-        opt = torch.optim.AdamW(net.parameters(), lr=config.lr_weights, weight_decay=1e-4)
-        for step in range(steps_each):
-            batch = task.batch(fit[torch.randint(len(fit), (config.batch,), generator=g)])
-            loss = task.loss(net(batch["views"]), batch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        net.eval()
-        task.eval()
+        net = task.network(arch, preset)
+        candidate_dir = run_dir / "candidates" / str(i) if run_dir is not None else None
+        fit(net, task, train_config, candidate_dir, fit_split, progress, torch_device, label=f"candidate {i}")
         with torch.no_grad():
-            batch = task.batch(held_out[: 4 * config.batch])
+            batch = {k: v.to(torch_device) for k, v in task.batch(held_out[: 4 * config.batch]).items()}
             score = task.score(net(batch["views"]), batch)
         predicted = table.predict_ms(arch.op_specs(preset))
         history.append({"predicted_ms": predicted, "held_out_loss": score, "steps": steps_each})

@@ -1,5 +1,5 @@
-"""The searchable supernet: Gumbel-softmax op choice, FBNetV2 channel masking, REINFORCE input resolution,
-and an expected latency from the LatencyTable that stays differentiable in the op and width parameters."""
+"""The searchable supernet: Gumbel-softmax op choice per layer, FBNetV2 channel masking, and a REINFORCE
+resolution policy per view; ``derive()`` reads the most likely architecture off it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.architecture import Architecture, BranchChoice, LayerChoice
-from hwnas.lut.table import LatencyTable
-from hwnas.network import REGRESSED, resize_views
-from hwnas.ops import OpSpec, conv_out
-from hwnas.searchspaces.declarative import LayerCandidates, SpacePreset
+from hwnas.search.policy import ResolutionPolicy
+from hwnas.space.architecture import Architecture, BranchChoice, LayerChoice
+from hwnas.space.declared import LayerCandidates, SpacePreset
+from hwnas.space.network import REGRESSED, resize_views
 
 
 def width_masks(widths: tuple[int, ...]) -> torch.Tensor:
@@ -57,41 +56,6 @@ class MixedLayer(nn.Module):
         return y * (w_width @ self.masks)[None, :, None, None]
 
 
-class ResolutionPolicy(nn.Module):
-    """REINFORCE over a list of choices with a Gumbel-softmax sampling policy. A sample is held for K
-    iterations; the K rewards are averaged and compared with a moving-average baseline."""
-
-    def __init__(self, n_choices: int, hold: int = 10, baseline_momentum: float = 0.9):
-        super().__init__()
-        self.theta = nn.Parameter(torch.zeros(n_choices))
-        self.hold, self.momentum = hold, baseline_momentum
-        self.register_buffer("baseline", torch.tensor(float("nan")))
-        self.current = 0
-        self.rewards: list[float] = []
-
-    def sample(self, tau: float = 1.0) -> int:
-        with torch.no_grad():
-            self.current = int(F.gumbel_softmax(self.theta, tau=tau, hard=True).argmax())
-        self.rewards = []
-        return self.current
-
-    def observe(self, reward: float) -> torch.Tensor | None:
-        """Record one reward; after ``hold`` of them, return the surrogate loss whose gradient is the
-        REINFORCE estimate -(R - b) * d log p(sample) / d theta (None until then)."""
-        self.rewards.append(float(reward))
-        if len(self.rewards) < self.hold:
-            return None
-        mean = sum(self.rewards) / len(self.rewards)
-        if torch.isnan(self.baseline):
-            self.baseline.fill_(mean)
-        advantage = mean - float(self.baseline)
-        self.baseline.mul_(self.momentum).add_((1 - self.momentum) * mean)
-        return -advantage * F.log_softmax(self.theta, dim=0)[self.current]
-
-    def best(self) -> int:
-        return int(self.theta.argmax())
-
-
 class BranchSupernet(nn.Module):
     def __init__(self, preset: SpacePreset, view: str, branch: str, size: int):
         super().__init__()
@@ -108,66 +72,6 @@ class BranchSupernet(nn.Module):
         for layer in self.layers:
             x = layer(x, tau, hard)
         return self.head(x.mean(dim=(2, 3)))
-
-
-class LatencyModel(nn.Module):
-    """Expected latency of the supernet's distribution from a LatencyTable.
-
-    Per layer and view resolution a tensor T[op, in width, out width] of measured medians; the expected
-    latency is sum p_op(o) p_in(i) p_out(j) T[o, i, j], with p_in the previous layer's width distribution —
-    so the gradient reaches every op and width parameter. Pool and head depend on the last width; the stem
-    and the latent regressor are constants of the resolution."""
-
-    def __init__(self, preset: SpacePreset, table: LatencyTable):
-        super().__init__()
-        self.preset = preset
-        overhead = float(table.metadata.get("per_inference_overhead_ms") or 0.0)
-        self.tables: dict[tuple[str, str, int], list[torch.Tensor]] = {}
-        self.heads: dict[tuple[str, str, int], torch.Tensor] = {}
-        self.stems: dict[int, float] = {}
-        n_ops_per_branch = len(preset.layers) + 3  # stem, layers, pool, head
-        merge = preset.merge_ops()
-        self.constant = float(table.latency_ms(merge).sum()) if merge else 0.0
-        self.constant -= overhead * (n_ops_per_branch * len(preset.branches) + len(merge) - 1)
-        table.require(s.key for s in preset.enumerate_ops())
-        for view, branch in preset.branches:
-            for size in preset.resolutions[view]:
-                self.stems[size] = float(table.latency_ms([preset.stem_op(size)])[0])
-                per_layer = []
-                for layer in preset.layer_candidates(size):
-                    t = torch.zeros(len(layer.ops), len(layer.in_widths), len(layer.out_widths))
-                    for o, template in enumerate(layer.ops):
-                        for i, cin in enumerate(layer.in_widths):
-                            keys = [template.instantiate(cin, c, layer.stride, layer.size) for c in layer.out_widths]
-                            t[o, i] = torch.tensor(table.latency_ms(keys))
-                    per_layer.append(t)
-                self.tables[(view, branch, size)] = per_layer
-                last = preset.layer_candidates(size)[-1]
-                final = conv_out(last.size, last.stride)
-                self.heads[(view, branch, size)] = torch.tensor(
-                    [
-                        float(
-                            table.latency_ms(
-                                [OpSpec("gap", c, h=final, w=final), OpSpec("linear", c, preset.outputs[branch])]
-                            ).sum()
-                        )
-                        for c in last.out_widths
-                    ]
-                )
-
-    def branch_ms(self, branch: BranchSupernet, size: int) -> torch.Tensor:
-        key = (branch.view, branch.branch, size)
-        p_in = torch.ones(1)
-        total = torch.tensor(self.stems[size])
-        for layer, t in zip(branch.layers, self.tables[key], strict=True):
-            p_op = F.softmax(layer.alpha_op, 0)
-            p_out = F.softmax(layer.alpha_width, 0)
-            total = total + torch.einsum("o,i,j,oij->", p_op, p_in, p_out, t.to(p_op.device))
-            p_in = p_out
-        return total + (p_in * self.heads[key].to(p_in.device)).sum()
-
-    def forward(self, branches: list[BranchSupernet], resolutions: dict[str, int]) -> torch.Tensor:
-        return sum(self.branch_ms(b, resolutions[b.view]) for b in branches) + self.constant
 
 
 class Supernet(nn.Module):

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.backends.base import Backend
-from hwnas.errors import BackendUnavailable
+from hwnas.core.errors import BackendUnavailable
+from hwnas.measure.backends.base import Backend
 
 PRESETS = """
 [cpu-onnx-reference]

@@ -1,0 +1,52 @@
+"""The ``hwnas`` command line: a thin layer over ``hwnas.workflows``, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hwnas import __version__
+from hwnas.cli import lut, measure, runs, search
+from hwnas.core.errors import HwnasError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hwnas")
+def cli() -> None:
+    """Hardware-aware NAS: measure every candidate op of a search space on a device, build its latency
+    lookup table, and search architectures against it.
+
+    \b
+    Typical use:
+      hwnas profile   --device cpu --space avatar --preset small
+      hwnas build-lut --device cpu --space avatar --preset small
+      hwnas lut show  lut/cpu/avatar-small.csv
+      hwnas search    --device cpu --space avatar --target-ms 2.5
+    """
+
+
+for _module in (measure, lut, search, runs):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="hwnas", standalone_mode=False)
+    except HwnasError as exc:
+        click.echo(f"hwnas: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"hwnas: error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("hwnas: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("hwnas: interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,110 @@
+"""Options several commands share, and checks made before any work starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from hwnas.core.errors import HwnasError
+
+DEFAULT_PRESET = "small"
+
+
+def folder_option(name: str, env: str, default: str, help: str):
+    """A folder option whose default an environment variable can change."""
+    return click.option(
+        name,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get(env, default),
+        show_default=f"{default} (or ${env})",
+        help=help,
+    )
+
+
+lut_dir_option = folder_option(
+    "--lut-dir", "HWNAS_LUT_DIR", "lut", "Where latency tables live: <lut-dir>/<device>/<space>-<preset>.csv."
+)
+workdir_option = folder_option(
+    "--workdir",
+    "HWNAS_WORKDIR",
+    ".hwnas",
+    "Where the measurement store (measurements.sqlite) and the exported op artifacts live.",
+)
+
+
+def choice_option(name: str, choices: tuple[str, ...], help: str, dest: str | None = None):
+    """One of ``choices``, the first by default."""
+    names = (name, dest) if dest else (name,)
+    return click.option(*names, type=click.Choice(choices), default=choices[0], show_default=True, help=help)
+
+
+def path_option(name: str, help: str, dest: str | None = None, file: bool = False):
+    """An optional file (``file``) or folder path."""
+    kind = click.Path(dir_okay=False, path_type=Path) if file else click.Path(file_okay=False, path_type=Path)
+    return click.option(*((name, dest) if dest else (name,)), type=kind, default=None, help=help)
+
+
+def devices_file_option(f):
+    return click.option(
+        "--devices-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Extra device presets (TOML); also read from $HWNAS_DEVICES.",
+    )(f)
+
+
+def device_options(f):
+    f = devices_file_option(f)
+    return click.option(
+        "--device", "device_name", required=True, help="Device preset to measure on (see `hwnas devices`)."
+    )(f)
+
+
+def space_options(required: bool):
+    def decorate(f):
+        f = click.option(
+            "--preset",
+            default=DEFAULT_PRESET,
+            show_default=True,
+            help="Search-space preset: tiny (tests), small (CPU default), paper (192 px views).",
+        )(f)
+        return click.option(
+            "--space",
+            required=required,
+            help="Search space name (see `hwnas spaces`) or a path to a .toml declaration.",
+        )(f)
+
+    return decorate
+
+
+def torch_device_option(f):
+    return click.option(
+        "--torch-device", default="cpu", show_default=True, help="Where to train: cpu, cuda, cuda:1, ..."
+    )(f)
+
+
+def progress_option(f):
+    return click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")(f)
+
+
+def ee_loss_option(f):
+    return click.option(
+        "--ee-loss/--no-ee-loss",
+        default=True,
+        show_default=True,
+        help="Weight samples by the extreme-expression term of Eq. 3 (avatar; --no-ee-loss is the paper's VC-NAS "
+        "ablation).",
+    )(f)
+
+
+def check_torch_device(name: str) -> None:
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise HwnasError(f"--torch-device {name!r} is not a torch device; use cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HwnasError(f"--torch-device {name}: CUDA is not available on this machine; use --torch-device cpu")

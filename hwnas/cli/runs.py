@@ -1,0 +1,110 @@
+"""Commands of training runs: train, evaluate, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hwnas.cli.options import (
+    DEFAULT_PRESET,
+    check_torch_device,
+    choice_option,
+    ee_loss_option,
+    path_option,
+    progress_option,
+    torch_device_option,
+)
+from hwnas.core.errors import HwnasError
+
+
+@click.command("train")
+@click.option(
+    "--arch",
+    "encoder",
+    required=True,
+    help="What to train: an avatar baseline (eem, eem-ch50, eem-res50) or an architecture .json of any space "
+    "whose task is installed (written by `hwnas search`).",
+)
+@click.option("--preset", default=DEFAULT_PRESET, show_default=True, help="Task preset: tiny, small (CPU), paper.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default: the preset's).")
+@path_option(
+    "--data",
+    "Your own HMC data (.npz, see docs/avatar-data.md) instead of the synthetic benchmark.",
+    dest="data_file",
+    file=True,
+)
+@ee_loss_option
+@click.option("--seed", default=0, show_default=True, help="Seed of data, initialisation and batches.")
+@path_option(
+    "--run-dir",
+    "Where the checkpoint goes; default runs/train-<space>-<preset>-<encoder> (an architecture file adds its "
+    "content hash). An interrupted run resumes here.",
+)
+@torch_device_option
+@progress_option
+def train(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_device, progress) -> None:
+    """Train an encoder from scratch with its task's loss (the avatar task: the paper's Eq. 3/4)."""
+    from hwnas.workflows.runs import train_run
+
+    check_torch_device(torch_device)
+    run_dir, result = train_run(encoder, preset, steps, seed, ee_loss, data_file, run_dir, progress, torch_device)
+    click.echo(
+        f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "
+        f"final loss {result['final_loss']:.4f}; checkpoint in {run_dir}; score it with: "
+        f"hwnas evaluate --run-dir {run_dir}"
+    )
+
+
+@click.command("evaluate")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="A directory written by `hwnas train`.",
+)
+def evaluate(run_dir: Path) -> None:
+    """Held-out metrics of a trained run, also written to <run-dir>/metrics.json. The avatar task: render MSE
+    (0-255 scale) per viewing direction, per identity and on the extreme subset, with the predict-the-mean
+    baseline, FLOPs and params; the digits task: accuracy."""
+    from hwnas.workflows.runs import evaluate_run
+
+    for line in evaluate_run(run_dir)[1]:
+        click.echo(line)
+
+
+@click.command("export")
+@path_option("--run-dir", "A directory written by `hwnas train`: export its trained encoder.")
+@path_option(
+    "--arch",
+    "An architecture JSON: export it with random weights (enough to measure latency).",
+    dest="arch_path",
+    file=True,
+)
+@choice_option("--format", ("onnx", "tflite"), "ONNX, or TFLite converted from it and checked.", dest="fmt")
+@path_option(
+    "--out", "Output file; default <run-dir>/encoder.<format> or the architecture's name with that suffix.", file=True
+)
+def export(run_dir, arch_path, fmt, out) -> None:
+    """Export a network as the device runs it: one input per view at its resolution; outputs z, g, y for an
+    avatar encoder, the branch outputs for other spaces.
+
+    TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
+    onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
+    """
+    from hwnas.deploy.export import export_encoder
+    from hwnas.workflows.runs import architecture_network, load_trained
+
+    if (run_dir is None) == (arch_path is None):
+        raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
+    if run_dir is not None:
+        net = load_trained(run_dir)[2]
+        out = out or run_dir / f"encoder.{fmt}"
+    else:
+        net = architecture_network(arch_path)
+        out = out or arch_path.with_suffix(f".{fmt}")
+    path = export_encoder(net, out, fmt)
+    click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
+
+
+COMMANDS = [train, evaluate, export]

@@ -1,0 +1,85 @@
+"""``hwnas search``: hardware-aware search of a space against a device's latency table."""
+
+from __future__ import annotations
+
+import click
+
+from hwnas.cli.options import (
+    check_torch_device,
+    choice_option,
+    device_options,
+    ee_loss_option,
+    lut_dir_option,
+    path_option,
+    progress_option,
+    space_options,
+    torch_device_option,
+    workdir_option,
+)
+from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
+
+
+@click.command("search")
+@device_options
+@space_options(required=True)
+@click.option(
+    "--target-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Latency target of the whole encoder on the device, in ms.",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Search steps (default: the preset's).")
+@choice_option(
+    "--latency-loss", LATENCY_LOSSES, "log: |log(lat/target)| pulls to the target; hinge: penalises only going over it."
+)
+@click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
+@choice_option(
+    "--op-sampling",
+    OP_SAMPLING,
+    "soft: every layer runs the Gumbel-weighted sum of all candidate ops (the paper's form, for a GPU); "
+    "hard: only the sampled op runs, with a straight-through weight (about 5x faster on a CPU).",
+)
+@choice_option(
+    "--method",
+    METHODS,
+    "random: the equal-budget baseline (architectures predicted within 10% of the target, each "
+    "trained for an equal share of the steps, best held-out loss wins).",
+)
+@ee_loss_option
+@click.option("--seed", default=0, show_default=True)
+@path_option(
+    "--out",
+    "Where arch.json, report.json, search_curves.png and the checkpoints go; default "
+    "runs/search-<space>-<method>-<device>-<preset>-<target>ms.",
+    dest="out_dir",
+)
+@lut_dir_option
+@torch_device_option
+@progress_option
+@workdir_option
+def search(device_name, devices_file, space, preset, target_ms, steps, latency_loss, latency_weight, op_sampling,
+           method, ee_loss, seed, out_dir, lut_dir, torch_device, progress, workdir) -> None:  # fmt: skip
+    """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
+
+    Builds the table first when it is missing (profiling what the store lacks), alternates weight and
+    architecture steps, fits the most likely architecture to the target, exports it and measures it end to
+    end on the device, and writes arch.json, report.json and search_curves.png to --out. A killed search
+    resumes from its last checkpoint when re-run with the same settings; a finished one is reported again.
+    """
+    from hwnas.workflows.searches import SearchRequest, run_search, summary
+
+    check_torch_device(torch_device)
+    settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling}
+    request = SearchRequest(space, device_name, target_ms, preset, method, steps, seed, ee_loss, settings,
+                            devices_file, out_dir, lut_dir, workdir, torch_device, progress)  # fmt: skip
+    outcome = run_search(request)
+    for line in summary(outcome):
+        click.echo(line)
+    out = outcome.out_dir
+    click.echo(
+        f"wrote {outcome.arch_path}, {out / 'report.json'} and {out / 'search_curves.png'}; train it with: "
+        f"hwnas train --arch {outcome.arch_path} --preset {preset}"
+    )
+
+
+COMMANDS = [search]

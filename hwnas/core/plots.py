@@ -1,0 +1,78 @@
+"""PNG figures of searches and benchmarks (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def search_curves(history: Sequence[dict[str, float]], target_ms: float, path: Path) -> Path:
+    """Weight loss, architecture-step task loss, expected latency against the target, and temperature."""
+    steps = [h["step"] for h in history]
+    arch = [h for h in history if "latency_ms" in h]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [h["weight_loss"] for h in history], lw=0.8, label="weight step")
+    if arch:
+        axes[0].plot([h["step"] for h in arch], [h["arch_loss"] for h in arch], lw=0.8, label="architecture step")
+        axes[1].plot([h["step"] for h in arch], [h["latency_ms"] for h in arch], lw=1.0, label="expected latency")
+    axes[1].axhline(target_ms, color="k", ls="--", lw=0.8, label="target")
+    axes[2].plot(steps, [h["tau"] for h in history], color="C2")
+    axes[0].set(title="task loss", xlabel="step", yscale="log")
+    axes[1].set(title="latency (ms, from the table)", xlabel="step")
+    axes[2].set(title="Gumbel temperature", xlabel="step")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def random_candidates(history: Sequence[dict[str, float]], target_ms: float, path: Path) -> Path:
+    """Random search: each trained candidate's predicted latency and held-out loss; the kept one is marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    x = [h["predicted_ms"] for h in history]
+    y = [h["held_out_loss"] for h in history]
+    best = min(range(len(y)), key=y.__getitem__)
+    ax.scatter(x, y, s=24, label="candidate")
+    ax.scatter([x[best]], [y[best]], s=80, facecolors="none", edgecolors="C3", label="kept")
+    ax.axvline(target_ms, color="k", ls="--", lw=0.8, label="target")
+    ax.set(xlabel="predicted latency (ms)", ylabel="held-out loss", title="random search at equal budget")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def scatter_predicted_measured(
+    measured: Sequence[float], series: dict[str, Sequence[float]], path: Path, title: str
+) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    lo = min(min(measured), *(min(v) for v in series.values()))
+    hi = max(max(measured), *(max(v) for v in series.values()))
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="y = x")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="0.9", label="±10%")
+    for label, predicted in series.items():
+        ax.scatter(measured, predicted, s=14, label=label)
+    ax.set(xlabel="measured end to end (ms)", ylabel="predicted from the table (ms)", title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pareto(points: Sequence[tuple[str, float, float]], path: Path, ylabel: str) -> Path:
+    """points: (label, latency ms, metric)."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, x, y in points:
+        ax.scatter([x], [y], s=24)
+        ax.annotate(label, (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points")
+    ax.set(xlabel="measured latency (ms)", ylabel=ylabel, xscale="log", title="latency vs render MSE")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

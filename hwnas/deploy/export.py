@@ -1,0 +1,47 @@
+"""Export a network as it runs on the device.
+
+A deployable network declares ``deploy_inputs()`` (input name -> static shape), ``encode(inputs)`` and
+``output_names``: an Architecture's network takes one input per view, already at the architecture's
+resolution for that view (the camera pipeline resizes), and returns its branch outputs (z, g, y for the
+avatar encoder) — exactly the ops the LatencyTable predicts, plus concats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hwnas.core.errors import HwnasError
+from hwnas.measure.artifacts import export_onnx
+
+EXPORT_FORMATS = ("onnx", "tflite")
+
+
+class DeployedEncoder(nn.Module):
+    """The network with positional inputs and a tuple of outputs, as ONNX wants it."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net.encode(dict(zip(self.net.deploy_inputs(), inputs, strict=True)))
+        return tuple(out[k] for k in self.net.output_names)
+
+
+def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
+    """Write ``net`` to ``path`` as ONNX, or as TFLite (converted from that ONNX and checked against it)."""
+    if fmt not in EXPORT_FORMATS:
+        raise HwnasError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    path = Path(path)
+    if path.suffix != f".{fmt}":
+        raise HwnasError(f"the output file of a {fmt} export must end in .{fmt}, not {path.name!r}")
+    onnx_path = path.with_suffix(".onnx")
+    export_onnx(DeployedEncoder(net), net.deploy_inputs(), onnx_path, list(net.output_names))
+    if fmt == "onnx":
+        return path
+    from hwnas.deploy.tflite import onnx_to_tflite
+
+    return onnx_to_tflite(onnx_path, path)

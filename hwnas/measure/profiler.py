@@ -1,0 +1,158 @@
+"""Profile a set of OpSpecs on one device: export, measure, store each result the moment it completes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from hwnas.core.errors import HwnasError, one_line
+from hwnas.core.measurement import Measurement
+from hwnas.measure.backends.base import Backend
+from hwnas.measure.calibration import DriftSummary, drift_summary, overhead_ms
+from hwnas.measure.devices import DevicePreset
+from hwnas.measure.store import MeasurementStore
+from hwnas.ops import OpSpec
+
+if TYPE_CHECKING:
+    from hwnas.measure.artifacts import ArtifactCache
+
+# A model that does nothing: its latency is the fixed cost of one inference call on the backend.
+OVERHEAD_OP = OpSpec("skip", 8, 8, h=8, w=8)
+
+
+@dataclass
+class ProfileReport:
+    device: str
+    config_id: str
+    total: int
+    already_done: int = 0
+    measured: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    noisy: list[str] = field(default_factory=list)
+    timed_ms: float = 0.0  # sum of every timed run of this invocation (re-measures included)
+    wall_s: float = 0.0
+    drift: DriftSummary | None = None
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.device}: {self.total} ops, {self.already_done} already in the store, {self.measured} measured now,"
+            f" {len(self.failed)} failed, {len(self.noisy)} still noisy after re-measuring; {self.wall_s:.1f} s"
+        ]
+        out += [f"  failed: {key}: {reason}" for key, reason in self.failed[:10]]
+        if self.drift is not None:
+            out.append(f"  {self.drift.describe()}")
+        return out
+
+
+def reference_op(specs: Sequence[OpSpec]) -> OpSpec:
+    """A mid-cost op of the set, so that drift shows without costing much; stable across resumes."""
+    ranked = sorted(specs, key=lambda s: (s.flops, s.key))
+    return ranked[len(ranked) // 2]
+
+
+class Profiler:
+    def __init__(self, device: DevicePreset, backend: Backend, store: MeasurementStore, cache: ArtifactCache):
+        self.device, self.backend, self.store, self.cache = device, backend, store, cache
+        self.settings = device.profile
+        self.config_id = backend.config_id()
+
+    def measure_spec(self, spec: OpSpec) -> Measurement:
+        artifact = self.cache.get(spec, self.backend.artifact_format)
+        s = self.settings
+        return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
+
+    def run(self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False) -> ProfileReport:
+        self.backend.check()
+        lock = FileLock(str(self.store.path) + f".{self.device.name}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise HwnasError(
+                f"another `hwnas profile` is measuring device {self.device.name!r} into "
+                f"{self.store.path}; wait for it or use another --workdir"
+            ) from None
+        try:
+            return self._run(specs, progress, retry_failed)
+        finally:
+            lock.release()
+
+    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
+        start = time.perf_counter()
+        dev, cid = self.device.name, self.config_id
+        self.store.register_config(dev, cid, {**self.backend.config(), "device": dev})
+        done = self.store.results(dev, cid, [s.key for s in specs])
+        todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
+        report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo))
+
+        if todo and overhead_ms(self.store, dev, cid) is None:
+            self._calibrate("overhead", OVERHEAD_OP, report)
+        ref = reference_op(specs) if specs else None
+        if todo and ref is not None:
+            self._calibrate("reference", ref, report)
+
+        bar = tqdm(total=len(todo), desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
+        for i, spec in enumerate(todo, start=1):
+            bar.set_postfix_str(spec.key, refresh=False)
+            self._measure_and_store(spec, report)
+            bar.update(1)
+            if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
+                self._calibrate("reference", ref, report)
+                drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
+                if drift is not None and drift.drifted:
+                    bar.write(f"hwnas: warning: {drift.describe()}")
+        bar.close()
+        report.drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
+        report.wall_s = time.perf_counter() - start
+        return report
+
+    def _measure_and_store(self, spec: OpSpec, report: ProfileReport) -> None:
+        dev, cid = self.device.name, self.config_id
+        attempts = 0
+        try:
+            best = None
+            while best is None or (best.noisy and attempts <= self.settings.remeasure):
+                m = self.measure_spec(spec)
+                attempts += 1
+                report.timed_ms += sum(m.samples_ms)
+                if best is None or m.noise_ratio < best.noise_ratio:
+                    best = m
+        except Exception as exc:  # recorded with its reason; the run goes on
+            reason = one_line(exc)
+            self.store.put_failed(dev, cid, spec.key, reason, max(attempts, 1))
+            report.failed.append((spec.key, reason))
+            return
+        self.store.put_ok(dev, cid, spec.key, best, attempts)
+        report.measured += 1
+        if best.noisy:
+            report.noisy.append(spec.key)
+
+    def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport) -> None:
+        m = self.measure_spec(spec)
+        report.timed_ms += sum(m.samples_ms)
+        self.store.put_calibration(self.device.name, self.config_id, kind, spec.key, m)
+
+
+def profile_model(backend: Backend, device: DevicePreset, model: Path) -> Measurement:
+    """Measure one whole model file as the device preset would measure an op."""
+    model = Path(model)
+    if not model.is_file():
+        raise HwnasError(f"model file {model} does not exist")
+    if model.suffix.lstrip(".") != backend.artifact_format:
+        raise HwnasError(
+            f"backend {backend.name!r} of device {device.name!r} takes .{backend.artifact_format} "
+            f"files, not {model.name}"
+        )
+    backend.check()
+    s = device.profile
+    try:
+        return backend.measure(model, s.warmup, s.runs, s.noise_threshold)
+    except HwnasError:
+        raise
+    except Exception as exc:
+        raise HwnasError(f"{backend.name} could not run {model}: {one_line(exc)}") from None

@@ -1,0 +1,59 @@
+"""The settings of one search, its latency losses and its temperature schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hwnas.core.errors import HwnasError
+
+if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
+    import torch
+
+LATENCY_LOSSES = ("log", "hinge")
+OP_SAMPLING = ("hard", "soft")
+METHODS = ("differentiable", "random")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    target_ms: float
+    steps: int = 300
+    warmup: int = 60  # weight-only steps before architecture steps begin
+    batch: int = 32
+    latency_loss: str = "log"
+    latency_weight: float = 1.0
+    tau_start: float = 5.0
+    tau_end: float = 0.5
+    hold: int = 10  # iterations a sampled resolution is held (K)
+    lr_weights: float = 2e-3
+    lr_arch: float = 5e-2
+    seed: int = 0
+    ee_loss: bool = True  # task settings, recorded so that a run with other ones is refused
+    render_size: int = 32
+    op_sampling: str = "hard"  # "soft": Gumbel-weighted sum of all candidate ops; "hard": one sampled op (GDAS)
+    checkpoint_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.latency_loss not in LATENCY_LOSSES:
+            raise HwnasError(f"unknown latency loss {self.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
+        if self.op_sampling not in OP_SAMPLING:
+            raise HwnasError(f"unknown op sampling {self.op_sampling!r}; choose from {', '.join(OP_SAMPLING)}")
+
+
+def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:
+    """``log``: |log(lat / target)|, pulls towards the target from both sides (a multiplicative error);
+    ``hinge``: max(0, lat / target - 1), only penalises going over."""
+    import torch
+
+    if form == "log":
+        return torch.log(latency / target).abs()
+    if form == "hinge":
+        return torch.relu(latency / target - 1)
+    raise HwnasError(f"unknown latency loss {form!r}; choose from {', '.join(LATENCY_LOSSES)}")
+
+
+def temperature(step: int, config: SearchConfig) -> float:
+    """Exponential annealing from tau_start to tau_end over the search."""
+    frac = min(step / max(config.steps - 1, 1), 1.0)
+    return config.tau_start * (config.tau_end / config.tau_start) ** frac

@@ -1,0 +1,148 @@
+"""The differentiable search loop: alternate weight steps and architecture steps on separate data splits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from hwnas.lut.table import LatencyTable
+from hwnas.search.config import SearchConfig, latency_loss, temperature
+from hwnas.search.derive import fit_to_target
+from hwnas.search.latency import LatencyModel
+from hwnas.search.supernet import Supernet
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import SpacePreset
+from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
+from hwnas.train.objective import Task
+from hwnas.train.rundir import bind_config
+from hwnas.train.trainer import TrainConfig, Trainer
+
+SEARCH_CHECKPOINT = "search.pt"
+SEARCH_CONFIG = "search-config.json"
+
+
+@dataclass
+class SearchResult:
+    architecture: Architecture
+    predicted_ms: float
+    history: list[dict[str, float]]
+    wall_s: float
+    argmax_predicted_ms: float | None = None  # the plain argmax architecture, before fit_to_target
+
+
+def split_pool(task: Task, seed: int, share: float = 0.8) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    """The task's training examples shuffled by seed and cut into ``share`` and the rest; the generator goes
+    on to draw the batches."""
+    g = torch.Generator().manual_seed(seed)
+    pool = task.train_pool()
+    pool = pool[torch.randperm(len(pool), generator=g)]
+    cut = int(share * len(pool))
+    return pool[:cut], pool[cut:], g
+
+
+def search(
+    preset: SpacePreset,
+    table: LatencyTable,
+    task: Task,
+    config: SearchConfig,
+    progress: bool = True,
+    torch_device: str = "cpu",
+    run_dir: Path | None = None,
+    binding: dict[str, Any] | None = None,
+) -> SearchResult:
+    """Run the search; with ``run_dir`` it checkpoints every ``config.checkpoint_every`` steps and resumes
+    from there (weights, architecture parameters, optimisers, policies and random states), so a killed
+    search continues exactly where an unbroken one would be. The folder is bound to the config plus
+    ``binding`` (space, device, ...): a re-run with other settings is refused."""
+    torch.manual_seed(config.seed)
+    device = torch.device(torch_device)
+    net = Supernet(preset, hold=config.hold).to(device)
+    net.hard = config.op_sampling == "hard"
+    latency = LatencyModel(preset, table)
+    task = task.to(device)
+    weights = Trainer(
+        net,
+        task,
+        TrainConfig(config.steps, config.batch, config.lr_weights, config.seed, schedule="constant"),
+        params=net.weight_parameters(),
+    )
+    a_opt = torch.optim.Adam(
+        [*net.arch_parameters(), *(p.theta for p in net.policies.values())], lr=config.lr_arch, betas=(0.5, 0.999)
+    )
+    weight_split, arch_split, g = split_pool(task, config.seed)  # separate splits for weights and architecture
+    history: list[dict[str, float]] = []
+    for policy in net.policies.values():
+        policy.sample()
+    first, spent = 0, 0.0
+    ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
+    if run_dir is not None:
+        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
+    if ckpt is not None and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        net.load_state_dict(state["net"])
+        task.load_state_dict(state["task"])
+        weights.load_state_dict(state["weights"])
+        a_opt.load_state_dict(state["a_opt"])
+        for v, (current, rewards) in state["policies"].items():
+            net.policies[v].current, net.policies[v].rewards = current, list(rewards)
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        g.set_state(state["data_rng"])
+        first, history, spent = state["step"], state["history"], state["wall_s"]
+    start = time.perf_counter()
+    bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
+    for step in range(first, config.steps):
+        net.tau = temperature(step, config)
+        loss = weights.step(_batch(task, weight_split, config.batch, g, device), step)
+        record = {"step": step, "tau": net.tau, "weight_loss": loss.item()}
+        if step >= config.warmup:
+            batch = _batch(task, arch_split, config.batch, g, device)
+            task_loss = task.loss(net(batch["views"]), batch, step)
+            lat = latency(list(net.branches), net.resolutions())
+            lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
+            objective = task_loss + config.latency_weight * lat_loss
+            surrogate = sum(s for s in (p.observe(-objective.item()) for p in net.policies.values()) if s is not None)
+            a_opt.zero_grad(set_to_none=True)
+            (objective + surrogate).backward()
+            a_opt.step()
+            if not isinstance(surrogate, int):  # a held resolution finished its K iterations: sample anew
+                for policy in net.policies.values():
+                    policy.sample()
+            record.update(arch_loss=task_loss.item(), latency_ms=lat.item(), latency_loss=lat_loss.item())
+            bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{task_loss.item():.4f}", refresh=False)
+        history.append(record)
+        bar.update(1)
+        done = step + 1
+        if ckpt is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            save_checkpoint(
+                ckpt,
+                {
+                    "net": net.state_dict(),
+                    "task": task.state_dict(),
+                    "weights": weights.state_dict(),
+                    "a_opt": a_opt.state_dict(),
+                    "policies": {v: (p.current, p.rewards) for v, p in net.policies.items()},
+                    "torch_rng": torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                    "data_rng": g.get_state(),
+                    "step": done,
+                    "history": history,
+                    "wall_s": spent + time.perf_counter() - start,
+                },
+            )
+    bar.close()
+    argmax_ms = table.predict_ms(net.derive().op_specs(preset))
+    arch = fit_to_target(net, table, config.target_ms)
+    predicted = table.predict_ms(arch.op_specs(preset))
+    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
+
+
+def _batch(task: Task, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
+    idx = pool[torch.randint(len(pool), (size,), generator=g)]
+    return {k: v.to(device) for k, v in task.batch(idx).items()}

@@ -1,0 +1,56 @@
+"""What a finished search leaves in its folder: arch.json, report.json and search_curves.png."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from hwnas.core.files import write_json
+from hwnas.core.plots import random_candidates, search_curves
+from hwnas.search.config import SearchConfig
+from hwnas.search.loop import SearchResult
+from hwnas.space.declared import SpacePreset
+
+REPORT = "report.json"
+CURVES = "search_curves.png"
+
+
+def write_report(
+    result: SearchResult,
+    preset: SpacePreset,
+    config: SearchConfig,
+    out_dir: Path,
+    table_path: Path,
+    method: str = "differentiable",
+    latency_check: dict[str, float | int] | None = None,
+) -> Path:
+    """arch.json, report.json (with the end-to-end latency check when given) and the curves PNG: the search's
+    losses, latency and temperature, or for random search each candidate's latency and held-out loss."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.architecture.save(out_dir / "arch.json")
+    report = {
+        "method": method,
+        "target_ms": config.target_ms,
+        "predicted_ms": result.predicted_ms,
+        "argmax_predicted_ms": result.argmax_predicted_ms,
+        "measured": latency_check,
+        "mflops": result.architecture.flops(preset) / 1e6,
+        "resolutions": result.architecture.resolutions,
+        "branches": {
+            f"{b.view}.{b.branch}": [f"{c.op}@{c.width}" for c in b.layers] for b in result.architecture.branches
+        },
+        "table": str(table_path),
+        "config": asdict(config),
+        "wall_s": result.wall_s,
+        "history": result.history,
+    }
+    if result.history:
+        plot = random_candidates if method == "random" else search_curves
+        plot(result.history, config.target_ms, out_dir / CURVES)
+    write_json(out_dir / REPORT, report, default=_finite)  # last: its presence marks a finished search
+    return out_dir / "arch.json"
+
+
+def _finite(x: object) -> object:
+    return None if isinstance(x, float) and not math.isfinite(x) else str(x)

@@ -1,0 +1,60 @@
+"""A standalone network built from an Architecture of any declared space: per view an image, per branch
+an output, plus the regression over the regressor branch when the space declares one."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import SpacePreset
+
+REGRESSED = "regressed"  # output key of the regressor
+
+
+class ArchitectureNetwork(nn.Module):
+    def __init__(self, arch: Architecture, preset: SpacePreset):
+        super().__init__()
+        arch.validate(preset)
+        self.arch = arch
+        self.views = list(preset.views)
+        self.branch_keys = [f"{b.view}.{b.branch}" for b in arch.branches]
+        self.branches = nn.ModuleDict(
+            {
+                key.replace(".", "__"): nn.Sequential(*[s.build_module() for s in arch.branch_specs(preset, b)])
+                for key, b in zip(self.branch_keys, arch.branches, strict=True)
+            }
+        )
+        reg = preset.regressor_op()
+        self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
+        self.regress_from = preset.regressor
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.branch_keys + ([REGRESSED] if self.regressor is not None else [])
+
+    def deploy_inputs(self) -> dict[str, tuple[int, ...]]:
+        """As deployed: one input per view, already at that view's resolution (the camera pipeline resizes)."""
+        return {v: (1, 1, self.arch.resolutions[v], self.arch.resolutions[v]) for v in self.views}
+
+    def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``views``: (batch, n views, H, W) in the space's view order; each is resized to its resolution."""
+        return self.encode(resize_views(views, self.views, self.arch.resolutions))
+
+    def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""
+        out = {key: self.branches[key.replace(".", "__")](views[key.split(".")[0]]) for key in self.branch_keys}
+        if self.regressor is not None:
+            features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
+            out[REGRESSED] = self.regressor(torch.cat(features, 1))
+        return out
+
+
+def resize_views(views: torch.Tensor, names: list[str], resolutions: dict[str, int]) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, view in enumerate(names):
+        res = resolutions[view]
+        x = views[:, i : i + 1]
+        out[view] = x if x.shape[-1] == res else F.interpolate(x, size=(res, res), mode="area")
+    return out

@@ -1,0 +1,1 @@
+"""Tasks: what a search or training optimises besides latency (avatar, digits, and plugins)."""

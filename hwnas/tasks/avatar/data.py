@@ -1,0 +1,178 @@
+"""Avatar-task data: the synthetic HMC benchmark (embedded default) and bring-your-own npz files.
+
+Both become an ``AvatarData``: three grayscale views per frame, the targets z / g / y, the identity of each
+frame, its split (train / test / extreme) and the identities' appearance vectors the decoder is conditioned on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwnas.core.errors import HwnasError
+from hwnas.tasks.avatar.decoder import keypoints, latent_map
+from hwnas.tasks.avatar.expressions import GAZE, N_APPEARANCE, Identity, extreme_frames, training_video
+from hwnas.tasks.avatar.hmc import VIEWS, render_hmc
+
+SPLITS = ("train", "test", "extreme")
+
+
+@dataclass(frozen=True)
+class TaskPreset:
+    name: str
+    view_res: int  # HMC view size the heavy baseline consumes (the space's largest resolution)
+    render_size: int  # avatar image size for the render loss and MSE
+    identities: int
+    train_videos: int  # per identity
+    frames_per_video: int
+    test_frames: int  # per identity, a held-out video
+    extreme_frames: int  # per identity
+    latent_dim: int
+    keypoints: int  # numbers per eye
+    steps: int  # default training steps
+    batch: int
+
+
+TASK_PRESETS = {
+    "tiny": TaskPreset("tiny", 24, 24, 2, 2, 60, 40, 24, 16, 8, 40, 32),
+    "small": TaskPreset("small", 64, 48, 4, 3, 300, 200, 100, 64, 16, 1200, 48),
+    "paper": TaskPreset("paper", 192, 128, 10, 6, 600, 400, 200, 256, 40, 20000, 64),
+}
+
+
+def task_preset(name: str) -> TaskPreset:
+    if name not in TASK_PRESETS:
+        raise HwnasError(f"unknown preset {name!r} for the avatar task; known: {', '.join(TASK_PRESETS)}")
+    return TASK_PRESETS[name]
+
+
+@dataclass
+class AvatarData:
+    views: torch.Tensor  # (N, 3, R, R) uint8: left eye, right eye, mouth
+    z: torch.Tensor  # (N, latent_dim)
+    g: torch.Tensor  # (N, 4)
+    y: torch.Tensor  # (N, 2 * keypoints)
+    identity: torch.Tensor  # (N,) long
+    split: torch.Tensor  # (N,) long, index into SPLITS
+    appearance: torch.Tensor  # (n_identities, N_APPEARANCE)
+    params: torch.Tensor | None = None  # (N, N_PARAMS) for synthetic data
+
+    def __len__(self) -> int:
+        return len(self.z)
+
+    def indices(self, split: str) -> torch.Tensor:
+        return torch.nonzero(self.split == SPLITS.index(split)).squeeze(1)
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "views": self.views[idx].float() / 255.0,
+            "z": self.z[idx],
+            "g": self.g[idx],
+            "y": self.y[idx],
+            "appearance": self.appearance[self.identity[idx]],
+            "identity": self.identity[idx],
+        }
+
+
+def synthesize(preset: TaskPreset, seed: int = 0) -> AvatarData:
+    """Deterministic by seed: the same preset and seed give bit-identical data."""
+    params, ident, split = [], [], []
+    identities = [Identity.sample(i, seed) for i in range(preset.identities)]
+    for person in identities:
+        rng = np.random.default_rng([seed, person.index])
+        parts = [(training_video(rng, preset.frames_per_video), 0) for _ in range(preset.train_videos)]
+        parts += [(training_video(rng, preset.test_frames), 1), (extreme_frames(rng, preset.extreme_frames), 2)]
+        for frames, split_index in parts:
+            params.append(frames)
+            split.append(np.full(len(frames), split_index))
+            ident.append(np.full(len(frames), person.index))
+    p = torch.tensor(np.concatenate(params))
+    identity = torch.tensor(np.concatenate(ident), dtype=torch.long)
+    appearance = torch.tensor(np.stack([person.appearance() for person in identities]))
+    cameras = torch.tensor(np.stack([person.camera for person in identities]))
+    generator = torch.Generator().manual_seed(seed)
+    views = torch.empty(len(p), 3, preset.view_res, preset.view_res, dtype=torch.uint8)
+    for start in range(0, len(p), 512):
+        sl = slice(start, start + 512)
+        rendered = render_hmc(p[sl], appearance[identity[sl]], cameras[identity[sl]], preset.view_res, generator)
+        views[sl] = torch.cat([rendered[v] for v in VIEWS], 1).mul(255).round().to(torch.uint8)
+    z = p @ latent_map(preset.latent_dim).T
+    y = keypoints(p, appearance[identity], preset.keypoints)
+    return AvatarData(views, z, p[:, GAZE].clone(), y, identity, torch.tensor(np.concatenate(split)), appearance, p)
+
+
+# ---- bring your own data ---------------------------------------------------------------------------------
+BYO_REQUIRED = ("left_eye", "right_eye", "mouth", "z", "g", "y")
+
+
+def load_npz(path: Path) -> AvatarData:
+    """Load HMC frames with their codes from an npz file (format in docs/avatar-data.md)."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwnasError(f"data file {path} does not exist")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise HwnasError(f"data file {path} is not a readable npz archive ({exc})") from None
+    missing = [k for k in BYO_REQUIRED if k not in f.files]
+    if missing:
+        raise HwnasError(f"data file {path} lacks array(s) {', '.join(missing)}; required: {', '.join(BYO_REQUIRED)}")
+    views = [f[k] for k in VIEWS]
+    n = len(views[0])
+    for k, v in zip(VIEWS, views, strict=True):
+        if v.ndim != 3 or v.shape[1] != v.shape[2] or v.shape != views[0].shape:
+            raise HwnasError(f"data file {path}: {k} must be (N, R, R) like left_eye {views[0].shape}, got {v.shape}")
+    if views[0].dtype != np.uint8:
+        if not all(
+            np.issubdtype(v.dtype, np.floating) and np.isfinite(v).all() and v.min() >= 0 and v.max() <= 1
+            for v in views
+        ):
+            raise HwnasError(f"data file {path}: views must be uint8 or floats in [0, 1]")
+        views = [np.round(v * 255).astype(np.uint8) for v in views]
+    arrays = {}
+    for key, width in (("z", None), ("g", 4), ("y", None)):
+        a = f[key]
+        if a.ndim != 2 or len(a) != n or (width and a.shape[1] != width) or not np.isfinite(a).all():
+            expect = f"(N={n}, {width if width else 'D'})"
+            raise HwnasError(f"data file {path}: {key} must be a finite {expect} array, got shape {a.shape}")
+        arrays[key] = torch.tensor(a, dtype=torch.float32)
+    identity = torch.tensor(f["identity"] if "identity" in f.files else np.zeros(n), dtype=torch.long)
+    if len(identity) != n or identity.min() < 0:
+        raise HwnasError(f"data file {path}: identity must be N={n} non-negative integers")
+    split = np.asarray(f["split"]) if "split" in f.files else np.array(["train"] * n)
+    unknown = set(split.tolist()) - set(SPLITS)
+    if len(split) != n or unknown:
+        raise HwnasError(f"data file {path}: split must be N={n} strings from {', '.join(SPLITS)}")
+    n_ids = int(identity.max()) + 1
+    if "appearance" in f.files:
+        appearance = torch.tensor(f["appearance"], dtype=torch.float32)
+        if appearance.shape != (n_ids, N_APPEARANCE):
+            raise HwnasError(f"data file {path}: appearance must be ({n_ids}, {N_APPEARANCE}), got {appearance.shape}")
+    else:
+        appearance = torch.tensor(Identity.sample(0, 0).appearance()).expand(n_ids, -1).clone()
+    return AvatarData(
+        views=torch.tensor(np.stack(views, 1)),
+        z=arrays["z"],
+        g=arrays["g"],
+        y=arrays["y"],
+        identity=identity,
+        split=torch.tensor([SPLITS.index(s) for s in split.tolist()], dtype=torch.long),
+        appearance=appearance,
+    )
+
+
+def save_npz(data: AvatarData, path: Path) -> None:
+    """Write data in the bring-your-own format (useful to cache synthetic data or as an example)."""
+    np.savez_compressed(
+        path,
+        **{v: data.views[:, i].numpy() for i, v in enumerate(VIEWS)},
+        z=data.z.numpy(),
+        g=data.g.numpy(),
+        y=data.y.numpy(),
+        identity=data.identity.numpy(),
+        split=np.array([SPLITS[i] for i in data.split.tolist()]),
+        appearance=data.appearance.numpy(),
+    )

@@ -1,0 +1,1 @@
+"""Training: the Task interface, one trainer with checkpoints and resume, run directories bound to a config."""

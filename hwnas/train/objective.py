@@ -1,0 +1,89 @@
+"""The Task interface: what training and search optimise besides latency.
+
+A task supplies batches, a loss over network outputs and a held-out score; it builds the network of an
+Architecture of its space and evaluates a trained one. The supernet, a derived ArchitectureNetwork and a
+task's own baselines all return outputs the task's loss understands, so one task serves the search, random
+search and training from scratch. A task is an nn.Module so that loss state (a moving average, say) is
+checkpointed with the weights. Tasks are registered under the entry-point group ``hwnas.tasks``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import SpacePreset
+from hwnas.space.network import ArchitectureNetwork
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a user asked for: the preset (tiny, small, paper), seed, the Eq. 3 switch, own data, and whether
+    the task serves a search (which may use a cheaper loss) or training from scratch."""
+
+    preset: str
+    seed: int = 0
+    ee_loss: bool = True
+    data: Path | None = None
+    for_search: bool = False
+    space: SpacePreset | None = None  # the space whose architectures the task trains (set by build_task)
+
+
+class Task(nn.Module, ABC):
+    name: ClassVar[str]
+    baselines: ClassVar[tuple[str, ...]] = ()  # hand-designed encoders ``hwnas train --arch <name>`` knows
+    batch_size: int = 32
+    search_steps: int = 300  # default steps of a search
+    train_steps: int = 1000  # default steps of training from scratch
+
+    @classmethod
+    @abstractmethod
+    def create(cls, request: TaskRequest) -> Task:
+        """Build the task (data, loss) for a request; raise HwnasError for what it cannot serve."""
+
+    @abstractmethod
+    def train_pool(self) -> torch.Tensor:
+        """Indices of the examples training and search may use."""
+
+    @abstractmethod
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The examples at ``idx``; ``views`` is (batch, n views, H, W) in the space's view order."""
+
+    @abstractmethod
+    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
+        """Scalar loss of one batch; ``step`` lets a task rotate what it looks at."""
+
+    @abstractmethod
+    def evaluate(self, net: nn.Module) -> dict[str, Any]:
+        """Held-out metrics of a trained network (JSON-serialisable), written to ``metrics.json``."""
+
+    @abstractmethod
+    def summary(self, metrics: dict[str, Any]) -> list[str]:
+        """Lines that ``hwnas evaluate`` prints for the metrics."""
+
+    def score(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float:
+        """Held-out score, lower is better (random search keeps the lowest); the loss by default."""
+        return float(self.loss(outputs, batch, 0))
+
+    def settings(self) -> dict[str, Any]:
+        """Task settings recorded in a search's configuration (a run with other settings is refused)."""
+        return {}
+
+    def network(self, arch: Architecture, preset: SpacePreset) -> nn.Module:
+        """The trainable network of an architecture of this task's space."""
+        return self.deployed_network(arch, preset)
+
+    @classmethod
+    def deployed_network(cls, arch: Architecture, preset: SpacePreset) -> nn.Module:
+        """The network as a device runs it, outputs named as the task reads them; no data needed."""
+        return ArchitectureNetwork(arch, preset)
+
+    def baseline(self, name: str) -> nn.Module:
+        """A hand-designed encoder by name (one of ``baselines``)."""
+        raise NotImplementedError(f"task {self.name!r} has no baselines")

@@ -1,0 +1,36 @@
+"""A run directory belongs to one configuration: resuming with other settings is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.core.errors import HwnasError
+from hwnas.core.files import write_json
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HwnasError(f"{path} is not valid JSON ({exc}); delete its folder to start that run again") from None
+    if not isinstance(data, dict):
+        raise HwnasError(f"{path} is not a JSON object; delete its folder to start that run again")
+    return data
+
+
+def bind_config(run_dir: Path, config: dict[str, Any], name: str = "config.json") -> None:
+    """Write the configuration on first use; afterwards insist on the same one."""
+    path = Path(run_dir) / name
+    config = json.loads(json.dumps(config))  # the form it has on disk (tuples become lists)
+    if path.exists():
+        previous = read_json(path)
+        if previous != config:
+            changed = sorted(k for k in previous.keys() | config.keys() if previous.get(k) != config.get(k))
+            raise HwnasError(
+                f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+                "use another directory, or the same settings to resume"
+            )
+    else:
+        write_json(path, config)

@@ -1,0 +1,137 @@
+"""Training runs: an encoder (a task's baseline or any space's architecture) trained from scratch into a run
+directory, then evaluated and exported from it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hwnas.core.errors import HwnasError
+from hwnas.core.files import write_json
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+from hwnas.tasks.registry import baseline_task, build_task, task_class
+from hwnas.train.checkpoint import load_checkpoint
+from hwnas.train.objective import Task, TaskRequest
+from hwnas.train.rundir import bind_config, read_json
+from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
+
+RUN_CONFIG = "config.json"
+METRICS = "metrics.json"
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """A run's ``config.json``: what is trained, on which data, how long."""
+
+    encoder: str  # a task's baseline (eem, ...) or the absolute path of an architecture .json
+    preset: str
+    steps: int
+    batch: int
+    lr: float = 2e-3
+    seed: int = 0
+    ee_loss: bool = True
+    checkpoint_every: int = 100
+    data: str = "synthetic"
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(self.steps, self.batch, self.lr, self.seed, self.checkpoint_every)
+
+
+def build_model(encoder: str, preset: str, seed: int, ee_loss: bool, data: str) -> tuple[Task, nn.Module, str]:
+    """The task, the untrained network and the space of an encoder name or architecture file."""
+    request = TaskRequest(preset, seed, ee_loss, None if data == "synthetic" else Path(data))
+    if encoder.endswith(".json"):
+        arch = Architecture.load(Path(encoder))
+        if arch.preset != preset:
+            raise HwnasError(f"architecture {encoder} is for preset {arch.preset!r}; pass --preset {arch.preset}")
+        space = get_preset(arch.space, arch.preset)
+        task = build_task(space, request)
+        return task, task.network(arch, space), space.space
+    cls = baseline_task(encoder)
+    task = cls.create(request)
+    return task, task.baseline(encoder), cls.name
+
+
+def default_run_dir(encoder: str, preset: str, ee_loss: bool, space: str) -> Path:
+    """Distinct per space, preset, encoder and architecture (its content hash), and the Eq. 3 switch."""
+    name = encoder
+    if encoder.endswith(".json"):
+        digest = hashlib.sha256(Path(encoder).read_bytes()).hexdigest()[:8]
+        name = f"{Path(encoder).stem}-{digest}"
+    return Path("runs") / f"train-{space}-{preset}-{name}{'' if ee_loss else '-no-ee'}"
+
+
+def train_run(
+    encoder: str,
+    preset: str,
+    steps: int | None = None,
+    seed: int = 0,
+    ee_loss: bool = True,
+    data: Path | None = None,
+    run_dir: Path | None = None,
+    progress: bool = True,
+    torch_device: str = "cpu",
+) -> tuple[Path, dict]:
+    if data is not None and not Path(data).is_file():
+        raise HwnasError(f"data file {data} does not exist")
+    if encoder.endswith(".json"):
+        encoder = str(Path(encoder).resolve())  # a resumed run must find it from any directory
+    data_name = str(Path(data).resolve()) if data else "synthetic"
+    task, net, space = build_model(encoder, preset, seed, ee_loss, data_name)
+    steps = steps or task.train_steps
+    run = TrainRun(encoder, preset, steps, task.batch_size, seed=seed, ee_loss=ee_loss, data=data_name)
+    run_dir = run_dir or default_run_dir(encoder, preset, ee_loss, space)
+    bind_config(run_dir, asdict(run), RUN_CONFIG)
+    result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
+                 label=f"train {Path(encoder).stem}")  # fmt: skip
+    return run_dir, result
+
+
+def read_run(run_dir: Path) -> TrainRun:
+    path = Path(run_dir) / RUN_CONFIG
+    if not path.is_file():
+        raise HwnasError(f"{run_dir} is not a training run (no {RUN_CONFIG}); train one with `hwnas train`")
+    raw = read_json(path)
+    known = {f.name for f in fields(TrainRun)}
+    try:
+        return TrainRun(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as exc:
+        raise HwnasError(f"{path} is not a training run's config ({exc})") from None
+
+
+def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:
+    """The run's config, task, network with its checkpoint's weights, and the step it reached."""
+    run = read_run(run_dir)
+    ckpt = Path(run_dir) / CHECKPOINT
+    if not ckpt.is_file():
+        raise HwnasError(f"{run_dir} has no checkpoint yet; run `hwnas train` first")
+    task, net, _ = build_model(run.encoder, run.preset, run.seed, run.ee_loss, run.data)
+    state = load_checkpoint(ckpt)
+    net.load_state_dict(state["model"])
+    return run, task, net.eval(), state["step"]
+
+
+def evaluate_run(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The task's held-out metrics of a trained run (also written to ``metrics.json``) and its summary lines."""
+    run, task, net, step = load_trained(run_dir)
+    metrics = {"encoder": run.encoder, "preset": run.preset, "ee_loss": run.ee_loss, "steps": step}
+    metrics.update(task.evaluate(net))
+    write_json(Path(run_dir) / METRICS, metrics)
+    head = f"{metrics['encoder']} ({run.preset}, {step} steps)"
+    if "mflops" in metrics:
+        head += f": {metrics['mflops']:.2f} MFLOPs, {metrics['params']} params"
+    return metrics, [head, *task.summary(metrics)]
+
+
+def architecture_network(arch_path: Path) -> nn.Module:
+    """The network of an architecture with random weights (enough to measure its latency), outputs named as
+    its space's task reads them."""
+    arch = Architecture.load(arch_path)
+    space = get_preset(arch.space, arch.preset)
+    return task_class(space.task, space.space).deployed_network(arch, space)

@@ -1,0 +1,70 @@
+"""Profile a space on a device and turn the store into its latency table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hwnas.core.errors import HwnasError
+from hwnas.lut.build import build_table, default_table_path
+from hwnas.lut.table import LatencyTable
+from hwnas.measure import backends
+from hwnas.measure.artifacts import ArtifactCache
+from hwnas.measure.backends.base import Backend
+from hwnas.measure.devices import DevicePreset, get_device
+from hwnas.measure.profiler import Profiler, ProfileReport
+from hwnas.measure.store import MeasurementStore
+from hwnas.space import Preset
+
+STORE = "measurements.sqlite"
+
+
+def open_device(name: str, devices_file: str | os.PathLike | None = None) -> tuple[DevicePreset, Backend]:
+    """The device preset and a backend built with its options."""
+    device = get_device(name, devices_file)
+    return device, backends.create(device.backend, device.options)
+
+
+def profile_space(
+    device: DevicePreset,
+    backend: Backend,
+    preset: Preset,
+    workdir: Path,
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> ProfileReport:
+    """Measure what the store in ``workdir`` lacks of the preset's ops."""
+    with MeasurementStore(Path(workdir) / STORE) as store:
+        profiler = Profiler(device, backend, store, ArtifactCache(Path(workdir) / "artifacts"))
+        return profiler.run(preset.enumerate_ops(), progress=progress, retry_failed=retry_failed)
+
+
+def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path) -> LatencyTable:
+    store_path = Path(workdir) / STORE
+    if not store_path.is_file():
+        raise HwnasError(
+            f"no measurement store at {store_path}; run: hwnas profile --device {device.name} "
+            f"--space {preset.space} --preset {preset.preset} --workdir {workdir}"
+        )
+    with MeasurementStore(store_path) as store:
+        return build_table(store, device, backend, preset)
+
+
+def ensure_table(
+    device: DevicePreset,
+    backend: Backend,
+    preset: Preset,
+    workdir: Path,
+    lut_dir: Path,
+    progress: bool = True,
+) -> tuple[LatencyTable, Path]:
+    """The device's table of the preset under ``lut_dir``; profiled and built first when it is missing."""
+    path = default_table_path(lut_dir, device.name, preset.space, preset.preset)
+    if path.is_file():
+        table = LatencyTable.load(path)
+        table.require(s.key for s in preset.enumerate_ops())
+        return table, path
+    profile_space(device, backend, preset, workdir, progress)
+    table = table_from_store(device, backend, preset, workdir)
+    table.save(path)
+    return table, path

@@ -1,0 +1,121 @@
+"""`hwnas search` and `hwnas train` as runs on disk: default folders, refusals, reuse, random search resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwnas.lut import LatencyTable
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+
+from .conftest import REPO, run_hwnas
+
+DIGITS = get_preset("digits", "tiny")
+
+
+@pytest.fixture(scope="module")
+def digits_dirs(tmp_path_factory):
+    """A workdir and a table folder holding digits/tiny measured on `cpu`."""
+    root = tmp_path_factory.mktemp("digits-runs")
+    dirs = {"--workdir": str(root / "work"), "--lut-dir": str(root / "lut")}
+    for command in ("profile", "build-lut"):
+        args = [command, "--device", "cpu", "--space", "digits", "--preset", "tiny", "--workdir", dirs["--workdir"]]
+        r = run_hwnas(*args, *(["--lut-dir", dirs["--lut-dir"]] if command == "build-lut" else []))
+        assert r.returncode == 0, r.stderr
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def target(digits_dirs) -> str:
+    """The median random digits/tiny architecture's predicted latency: inside the space's range on any machine."""
+    table = LatencyTable.load(Path(digits_dirs["--lut-dir"]) / "cpu" / "digits-tiny.csv")
+    predictions = sorted(table.predict_ms(Architecture.sample(DIGITS, random.Random(i)).op_specs(DIGITS))
+                         for i in range(51))  # fmt: skip
+    return f"{predictions[25]:.5f}"
+
+
+@pytest.fixture
+def search_args(digits_dirs, target):
+    """The argument list of a small digits search (no --out: the caller adds one or takes the default)."""
+
+    def build(*extra: str, space: str = "digits", target: str = target, dirs: dict | None = None) -> list[str]:
+        where = [x for kv in (dirs or digits_dirs).items() for x in kv]
+        return ["search", "--space", space, "--device", "cpu", "--preset", "tiny", "--target-ms", target,
+                "--no-progress", *where, *extra]  # fmt: skip
+
+    return build
+
+
+def test_random_search_writes_its_report_and_resumes_after_a_kill(search_args, tmp_path):
+    """It crashed at the end (KeyError 'step' in the curves plot) and trained candidates without checkpoints."""
+    unbroken = tmp_path / "unbroken"
+    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(unbroken)))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((unbroken / "report.json").read_text())
+    assert report["method"] == "random" and len(report["history"]) == 4
+    assert sum(h["steps"] for h in report["history"]) == 200
+    assert (unbroken / "search_curves.png").read_bytes()[:4] == b"\x89PNG"
+    Architecture.load(unbroken / "arch.json").validate(DIGITS)
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "hwnas", *search_args("--method", "random", "--steps", "200", "--out", str(killed))]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    first = killed / "candidates" / "0" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "random search finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "report.json").exists()
+    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(killed)))
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads((killed / "report.json").read_text())
+    assert resumed["history"] == report["history"]
+    assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
+
+
+def test_a_finished_search_is_reported_again_not_redone(search_args, tmp_path):
+    out = tmp_path / "s"
+    r = run_hwnas(*search_args("--steps", "6", "--out", str(out)))
+    assert r.returncode == 0, r.stderr
+    before = (out / "report.json").read_bytes()
+    r = run_hwnas(*search_args("--steps", "6", "--out", str(out)))
+    assert r.returncode == 0, r.stderr
+    assert f"search already complete in {out}" in r.stdout
+    assert (out / "report.json").read_bytes() == before  # nothing searched or measured again
+
+
+def test_searches_of_two_spaces_get_their_own_default_folders(search_args, tiny_lut, tmp_path):
+    """An avatar and a digits search at the same target used to share runs/search-...; the second was refused
+    for the wrong reason."""
+    avatar_dirs = {"--workdir": str(tiny_lut["workdir"]), "--lut-dir": str(tiny_lut["table"].parent.parent)}
+    for space, dirs in (("digits", None), ("avatar", avatar_dirs)):
+        r = run_hwnas(*search_args("--steps", "2", space=space, dirs=dirs), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and any("avatar" in f for f in folders) and any("digits" in f for f in folders)
+    digits_folder = next(tmp_path / "runs" / f for f in folders if "digits" in f)
+    r = run_hwnas(*search_args("--steps", "2", "--out", str(digits_folder), space="avatar", dirs=avatar_dirs))
+    assert r.returncode == 2 and "other settings (" in r.stderr and "space" in r.stderr
+
+
+def test_training_two_architectures_gets_two_default_run_folders(tmp_path):
+    """Every `hwnas train --arch FILE` went to runs/arch-<preset>: the second architecture was refused."""
+    tiny = get_preset("avatar", "tiny")
+    for i in (1, 2):
+        Architecture.sample(tiny, random.Random(i)).save(tmp_path / f"a{i}.json")
+        r = run_hwnas("train", "--arch", f"a{i}.json", "--preset", "tiny", "--steps", "1", "--no-progress",
+                      cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "runs").iterdir())) == 2
