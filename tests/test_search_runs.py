@@ -111,11 +111,13 @@ def test_searches_of_two_spaces_get_their_own_default_folders(search_args, tiny_
 
 
 def test_training_two_architectures_gets_two_default_run_folders(tmp_path):
-    """Every `hwnas train --arch FILE` went to runs/arch-<preset>: the second architecture was refused."""
+    """Searches write arch.json, and every `hwnas train --arch <search>/arch.json` went to runs/arch-<preset>:
+    the second architecture was refused."""
     tiny = get_preset("avatar", "tiny")
     for i in (1, 2):
-        Architecture.sample(tiny, random.Random(i)).save(tmp_path / f"a{i}.json")
-        r = run_hwnas("train", "--arch", f"a{i}.json", "--preset", "tiny", "--steps", "1", "--no-progress",
+        (tmp_path / f"search{i}").mkdir()
+        Architecture.sample(tiny, random.Random(i)).save(tmp_path / f"search{i}" / "arch.json")
+        r = run_hwnas("train", "--arch", f"search{i}/arch.json", "--preset", "tiny", "--steps", "1", "--no-progress",
                       cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "runs").iterdir())) == 2
