@@ -15,7 +15,7 @@ from hwnas.space.network import ArchitectureNetwork
 from hwnas.tasks.digits import DigitsTask, load_digits_tensors
 from hwnas.train.trainer import TrainConfig, fit
 
-from .conftest import run_hwnas
+from .conftest import run_hwnas, space_command
 
 DIGITS = get_preset("digits", "tiny")
 
@@ -50,11 +50,8 @@ def test_a_derived_classifier_learns_the_digits():
 def digits_search(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     out = root / "search"
-    r = run_hwnas(
-        "search", "--space", "digits", "--device", "cpu", "--preset", "tiny", "--target-ms", "0.05",
-        "--steps", "40", "--workdir", str(root / "work"), "--lut-dir", str(root / "lut"), "--out", str(out),
-        "--no-progress",
-    )  # fmt: skip
+    where = {"space": "digits", "workdir": root / "work", "lut_dir": root / "lut"}
+    r = run_hwnas(*space_command("search", "--target-ms", "0.05", "--steps", "40", "--out", str(out), **where))
     assert r.returncode == 0, r.stderr
     return {"out": out, "table": root / "lut" / "cpu" / "digits-tiny.csv", "stdout": r.stdout}
 

@@ -75,24 +75,12 @@ def test_corrupt_model_file(tmp_path):
     assert_user_error(run_hwnas("profile", "--device", "cpu", "--model", str(model)), "could not run")
 
 
-def test_build_lut_without_store_and_with_missing_ops(tmp_path, tiny_lut):
+def test_build_lut_without_store_and_with_missing_ops(tmp_path, tiny_lut, cli_args):
     lut = tmp_path / "lut"
-    r = run_hwnas("build-lut", "--device", "cpu", *TINY, "--workdir", str(tmp_path / "none"), "--lut-dir", str(lut))
+    r = run_hwnas(*cli_args("build-lut", workdir=tmp_path / "none", lut_dir=lut))
     assert_user_error(r, "no measurement store", "hwnas profile --device cpu")
     # the tiny store does not hold the small preset's ops: refuse, name them and the command that fills them
-    r = run_hwnas(
-        "build-lut",
-        "--device",
-        "cpu",
-        "--space",
-        "avatar",
-        "--preset",
-        "small",
-        "--workdir",
-        str(tiny_lut["workdir"]),
-        "--lut-dir",
-        str(lut),
-    )
+    r = run_hwnas(*cli_args("build-lut", preset="small", workdir=tiny_lut["workdir"], lut_dir=lut))
     assert_user_error(
         r,
         "not measured on cpu yet",

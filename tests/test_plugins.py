@@ -45,21 +45,12 @@ def test_installed_plugin_is_listed_and_available(plugin_path):
     assert "cpu-onnx-reference" in r.stdout and "plugin onnx-reference" in r.stdout
 
 
-def test_plugin_profiles_and_builds_a_table_through_its_preset(plugin_path, tmp_path):
+def test_plugin_profiles_and_builds_a_table_through_its_preset(plugin_path, tmp_path, cli_args):
     env = {"PYTHONPATH": f"{REPO}:{plugin_path}"}
-    common = [
-        "--device",
-        "cpu-onnx-reference",
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(tmp_path / "w"),
-    ]
-    r = run_hwnas("profile", *common, "--no-progress", env=env)
+    device = {"device": "cpu-onnx-reference", "workdir": tmp_path / "w"}
+    r = run_hwnas(*cli_args("profile", "--no-progress", **device), env=env)
     assert r.returncode == 0, r.stderr
-    r = run_hwnas("build-lut", *common, "--lut-dir", str(tmp_path / "lut"), env=env)
+    r = run_hwnas(*cli_args("build-lut", **device, lut_dir=tmp_path / "lut"), env=env)
     assert r.returncode == 0, r.stderr
     table = LatencyTable.load(tmp_path / "lut" / "cpu-onnx-reference" / "avatar-tiny.csv")
     assert table.keys == {op.key for op in get_preset("avatar", "tiny").enumerate_ops()}
@@ -68,22 +59,12 @@ def test_plugin_profiles_and_builds_a_table_through_its_preset(plugin_path, tmp_
     assert (table.frame.n == 5).all()
 
 
-def test_without_the_plugin_its_preset_is_unknown(tmp_path):
-    r = run_hwnas(
-        "profile",
-        "--device",
-        "cpu-onnx-reference",
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(tmp_path / "w"),
-    )
+def test_without_the_plugin_its_preset_is_unknown(tmp_path, cli_args):
+    r = run_hwnas(*cli_args("profile", device="cpu-onnx-reference", workdir=tmp_path / "w"))
     assert r.returncode == 2 and "unknown device 'cpu-onnx-reference'" in r.stderr
 
 
-def test_a_broken_plugin_is_reported_and_the_others_still_work(tmp_path):
+def test_a_broken_plugin_is_reported_and_the_others_still_work(tmp_path, cli_args):
     """A distribution whose entry points name a module that does not exist."""
     dist = tmp_path / "site" / "broken_backend-0.1.dist-info"
     dist.mkdir(parents=True)
@@ -97,18 +78,6 @@ def test_a_broken_plugin_is_reported_and_the_others_still_work(tmp_path):
     lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
     assert "broken: ModuleNotFoundError" in lines["broken"]
     assert "available" in lines["onnxruntime"]
-    r = run_hwnas(
-        "profile",
-        "--device",
-        "cpu",
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(tmp_path / "w"),
-        "--no-progress",
-        env=env,
-    )
+    r = run_hwnas(*cli_args("profile", "--no-progress", workdir=tmp_path / "w"), env=env)
     assert r.returncode == 0, r.stderr
     assert "presets of plugin 'broken' failed to load" in r.stderr

@@ -30,19 +30,8 @@ def test_table_keys_equal_the_enumerated_op_set(tiny_lut):
     assert meta["drift"]["reference_op"] in TINY_KEYS
 
 
-def test_rerun_measures_nothing_again(tiny_lut):
-    r = run_hwnas(
-        "profile",
-        "--device",
-        "cpu",
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(tiny_lut["workdir"]),
-        "--no-progress",
-    )
+def test_rerun_measures_nothing_again(tiny_lut, cli_args):
+    r = run_hwnas(*cli_args("profile", "--no-progress", workdir=tiny_lut["workdir"]))
     assert r.returncode == 0, r.stderr
     assert f"{len(TINY_KEYS)} already in the store, 0 measured now" in r.stdout
 
@@ -59,25 +48,12 @@ def _rows(db, device):
             return {}
 
 
-def test_sigkill_mid_run_then_resume_completes_exactly_once(tmp_path):
+def test_sigkill_mid_run_then_resume_completes_exactly_once(tmp_path, cli_args):
     devices = tmp_path / "devices.toml"
     devices.write_text('[slowcpu]\nbackend = "onnxruntime"\n[slowcpu.profile]\nwarmup = 5\nruns = 2500\n')
     work = tmp_path / "work"
     db = work / "measurements.sqlite"
-    args = [
-        "profile",
-        "--device",
-        "slowcpu",
-        "--devices-file",
-        str(devices),
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(work),
-        "--no-progress",
-    ]
+    args = cli_args("profile", "--no-progress", device="slowcpu", devices_file=devices, workdir=work)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hwnas", *args],
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -104,19 +80,7 @@ def test_sigkill_mid_run_then_resume_completes_exactly_once(tmp_path):
     assert total == len(TINY_KEYS)
 
     r = run_hwnas(
-        "build-lut",
-        "--device",
-        "slowcpu",
-        "--devices-file",
-        str(devices),
-        "--space",
-        "avatar",
-        "--preset",
-        "tiny",
-        "--workdir",
-        str(work),
-        "--lut-dir",
-        str(tmp_path / "lut"),
+        *cli_args("build-lut", device="slowcpu", devices_file=devices, workdir=work, lut_dir=tmp_path / "lut")
     )
     assert r.returncode == 0, r.stderr
     table = LatencyTable.load(tmp_path / "lut" / "slowcpu" / "avatar-tiny.csv")

@@ -110,33 +110,25 @@ def test_derived_architecture_is_valid_and_round_trips():
     assert {s.key for s in arch.op_specs(TINY)} <= keys
 
 
-def test_search_command_writes_an_architecture_that_trains(tiny_lut, tmp_path):
+@pytest.fixture
+def tiny_search(tiny_lut, cli_args):
+    """The argument list of an avatar/tiny search at 0.2 ms against the session's table."""
+
+    def build(out, *extra: str, steps: int = 4) -> list[str]:
+        where = {"workdir": tiny_lut["workdir"], "lut_dir": tiny_lut["lut_dir"]}
+        return cli_args("search", "--target-ms", "0.2", "--steps", str(steps), "--out", str(out), "--no-progress",
+                        *extra, **where)  # fmt: skip
+
+    return build
+
+
+def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search, tmp_path):
     from hwnas.tasks.avatar.network import AvatarNetwork
 
     from .conftest import run_hwnas
 
-    lut_dir = tiny_lut["table"].parent.parent
     out = tmp_path / "search"
-    r = run_hwnas(
-        "search",
-        "--space",
-        "avatar",
-        "--device",
-        "cpu",
-        "--preset",
-        "tiny",
-        "--target-ms",
-        "0.2",
-        "--steps",
-        "4",
-        "--workdir",
-        str(tiny_lut["workdir"]),
-        "--lut-dir",
-        str(lut_dir),
-        "--out",
-        str(out),
-        "--no-progress",
-    )
+    r = run_hwnas(*tiny_search(out))
     assert r.returncode == 0, r.stderr
     arch = Architecture.load(out / "arch.json")
     report = json.loads((out / "report.json").read_text())
@@ -209,7 +201,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
         feasible_architectures(TINY, table, target_ms=1e-6, count=1, max_draws=50)
 
 
-def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_lut, tmp_path):
+def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tmp_path):
     """SIGKILL a real `hwnas search` after its first checkpoint; the re-run must end exactly where an
     unbroken search ends (same history, same architecture)."""
     import os
@@ -220,14 +212,8 @@ def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_lut, tmp_path
 
     from .conftest import REPO, run_hwnas
 
-    lut_dir = tiny_lut["table"].parent.parent
-
     def args(out):
-        return [
-            "search", "--space", "avatar", "--device", "cpu", "--preset", "tiny", "--target-ms", "0.2",
-            "--steps", "60", "--workdir", str(tiny_lut["workdir"]), "--lut-dir", str(lut_dir),
-            "--out", str(out), "--no-progress",
-        ]  # fmt: skip
+        return tiny_search(out, steps=60)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(

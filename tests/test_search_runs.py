@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from hwnas.lut import LatencyTable
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 
-from .conftest import REPO, run_hwnas
+from .conftest import REPO, run_hwnas, space_command
 
 DIGITS = get_preset("digits", "tiny")
 
@@ -26,18 +25,18 @@ DIGITS = get_preset("digits", "tiny")
 def digits_dirs(tmp_path_factory):
     """A workdir and a table folder holding digits/tiny measured on `cpu`."""
     root = tmp_path_factory.mktemp("digits-runs")
-    dirs = {"--workdir": str(root / "work"), "--lut-dir": str(root / "lut")}
-    for command in ("profile", "build-lut"):
-        args = [command, "--device", "cpu", "--space", "digits", "--preset", "tiny", "--workdir", dirs["--workdir"]]
-        r = run_hwnas(*args, *(["--lut-dir", dirs["--lut-dir"]] if command == "build-lut" else []))
-        assert r.returncode == 0, r.stderr
+    dirs = {"workdir": root / "work", "lut_dir": root / "lut"}
+    r = run_hwnas(*space_command("profile", space="digits", workdir=dirs["workdir"]))
+    assert r.returncode == 0, r.stderr
+    r = run_hwnas(*space_command("build-lut", space="digits", **dirs))
+    assert r.returncode == 0, r.stderr
     return dirs
 
 
 @pytest.fixture(scope="module")
 def target(digits_dirs) -> str:
     """The median random digits/tiny architecture's predicted latency: inside the space's range on any machine."""
-    table = LatencyTable.load(Path(digits_dirs["--lut-dir"]) / "cpu" / "digits-tiny.csv")
+    table = LatencyTable.load(digits_dirs["lut_dir"] / "cpu" / "digits-tiny.csv")
     predictions = sorted(table.predict_ms(Architecture.sample(DIGITS, random.Random(i)).op_specs(DIGITS))
                          for i in range(51))  # fmt: skip
     return f"{predictions[25]:.5f}"
@@ -48,9 +47,8 @@ def search_args(digits_dirs, target):
     """The argument list of a small digits search (no --out: the caller adds one or takes the default)."""
 
     def build(*extra: str, space: str = "digits", target: str = target, dirs: dict | None = None) -> list[str]:
-        where = [x for kv in (dirs or digits_dirs).items() for x in kv]
-        return ["search", "--space", space, "--device", "cpu", "--preset", "tiny", "--target-ms", target,
-                "--no-progress", *where, *extra]  # fmt: skip
+        return space_command("search", "--target-ms", target, "--no-progress", *extra, space=space,
+                             **(dirs or digits_dirs))  # fmt: skip
 
     return build
 
@@ -99,7 +97,7 @@ def test_a_finished_search_is_reported_again_not_redone(search_args, tmp_path):
 def test_searches_of_two_spaces_get_their_own_default_folders(search_args, tiny_lut, tmp_path):
     """An avatar and a digits search at the same target used to share runs/search-...; the second was refused
     for the wrong reason."""
-    avatar_dirs = {"--workdir": str(tiny_lut["workdir"]), "--lut-dir": str(tiny_lut["table"].parent.parent)}
+    avatar_dirs = {"workdir": tiny_lut["workdir"], "lut_dir": tiny_lut["lut_dir"]}
     for space, dirs in (("digits", None), ("avatar", avatar_dirs)):
         r = run_hwnas(*search_args("--steps", "2", space=space, dirs=dirs), cwd=tmp_path)
         assert r.returncode == 0, r.stderr
