@@ -58,6 +58,10 @@ def test_train_and_evaluate_commands(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "eem-ch50 (tiny, 6 steps)" in r.stdout and "extreme" in r.stdout
     assert (run / "metrics.json").is_file()
+    ckpt = run / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # a disk that filled up, a copy cut short
+    r = run_hwnas("evaluate", "--run-dir", str(run))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "checkpoint.pt is unreadable" in r.stderr
     r = run_hwnas("train", "--arch", "eem-ch50", "--preset", "tiny", "--steps", "9", "--run-dir", str(run))
     assert r.returncode == 2 and "other settings (steps)" in r.stderr
     r = run_hwnas("train", "--arch", "resnet", "--preset", "tiny", "--run-dir", str(tmp_path / "x"))

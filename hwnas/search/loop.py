@@ -83,7 +83,7 @@ def search(
     if run_dir is not None:
         bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     if ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt)
+        state = load_checkpoint(ckpt, ("net", "task", "weights", "a_opt", "policies", "data_rng", "step", "history"))
         net.load_state_dict(state["net"])
         task.load_state_dict(state["task"])
         weights.load_state_dict(state["weights"])

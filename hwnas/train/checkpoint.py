@@ -16,10 +16,18 @@ def save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path) -> dict:
+def load_checkpoint(path: Path, keys: tuple[str, ...] = ()) -> dict:
+    """The checkpoint's state; ``keys`` it must hold (one written by an older hwnas may lack them)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, garbage, or a pickle that is not plain state
         raise HwnasError(
             f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it to start that run again"
         ) from None
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise HwnasError(
+            f"checkpoint {path} lacks {', '.join(missing)} (written by another hwnas version?); delete it to start "
+            "that run again"
+        )
+    return state

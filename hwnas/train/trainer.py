@@ -94,7 +94,7 @@ def fit(
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
     step, history = 0, []
     if ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt)
+        state = load_checkpoint(ckpt, ("model", "task", "optimizer", "schedule", "step", "history"))
         model.load_state_dict(state["model"])
         task.load_state_dict(state["task"])
         trainer.load_state_dict(state)

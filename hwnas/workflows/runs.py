@@ -112,7 +112,7 @@ def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:
     if not ckpt.is_file():
         raise HwnasError(f"{run_dir} has no checkpoint yet; run `hwnas train` first")
     task, net, _ = build_model(run.encoder, run.preset, run.seed, run.ee_loss, run.data)
-    state = load_checkpoint(ckpt)
+    state = load_checkpoint(ckpt, ("model", "step"))
     net.load_state_dict(state["model"])
     return run, task, net.eval(), state["step"]
 
