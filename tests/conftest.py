@@ -56,3 +56,22 @@ def tiny_lut(tmp_path_factory):
     r = run_hwnas(*space_command("build-lut", workdir=work, lut_dir=lut))
     assert r.returncode == 0, r.stderr
     return {"workdir": work, "lut_dir": lut, "table": lut / "cpu" / "avatar-tiny.csv"}
+
+
+def median_random_latency(table_path: Path, space: str, preset: str = "tiny") -> str:
+    """The median random architecture's predicted latency (ms, as text): a target inside the space's range on
+    any machine, where a fixed number of milliseconds may not be."""
+    import random
+
+    from hwnas.lut import LatencyTable
+    from hwnas.space import get_preset
+    from hwnas.space.architecture import Architecture
+
+    table, p = LatencyTable.load(table_path), get_preset(space, preset)
+    predictions = sorted(table.predict_ms(Architecture.sample(p, random.Random(i)).op_specs(p)) for i in range(51))
+    return f"{predictions[25]:.5f}"
+
+
+@pytest.fixture(scope="session")
+def tiny_target(tiny_lut) -> str:
+    return median_random_latency(tiny_lut["table"], "avatar")

@@ -51,7 +51,7 @@ def digits_search(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     out = root / "search"
     where = {"space": "digits", "workdir": root / "work", "lut_dir": root / "lut"}
-    r = run_hwnas(*space_command("search", "--target-ms", "0.05", "--steps", "40", "--out", str(out), **where))
+    r = run_hwnas(*space_command("search", "--speedup", "2", "--steps", "40", "--out", str(out), **where))
     assert r.returncode == 0, r.stderr
     return {"out": out, "table": root / "lut" / "cpu" / "digits-tiny.csv", "stdout": r.stdout}
 

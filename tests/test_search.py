@@ -111,18 +111,18 @@ def test_derived_architecture_is_valid_and_round_trips():
 
 
 @pytest.fixture
-def tiny_search(tiny_lut, cli_args):
-    """The argument list of an avatar/tiny search at 0.2 ms against the session's table."""
+def tiny_search(tiny_lut, tiny_target, cli_args):
+    """The argument list of an avatar/tiny search at a reachable target against the session's table."""
 
-    def build(out, *extra: str, steps: int = 4) -> list[str]:
+    def build(out, *extra: str, steps: int = 4, target: str = tiny_target) -> list[str]:
         where = {"workdir": tiny_lut["workdir"], "lut_dir": tiny_lut["lut_dir"]}
-        return cli_args("search", "--target-ms", "0.2", "--steps", str(steps), "--out", str(out), "--no-progress",
+        return cli_args("search", "--target-ms", target, "--steps", str(steps), "--out", str(out), "--no-progress",
                         *extra, **where)  # fmt: skip
 
     return build
 
 
-def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search, tmp_path):
+def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search, tiny_target, tmp_path):
     from hwnas.tasks.avatar.network import AvatarNetwork
 
     from .conftest import run_hwnas
@@ -134,7 +134,8 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search
     report = json.loads((out / "report.json").read_text())
     table = LatencyTable.load(tiny_lut["table"])
     assert report["predicted_ms"] == pytest.approx(table.predict_ms(arch.op_specs(TINY)))
-    assert len(report["history"]) == 4 and report["target_ms"] == 0.2
+    assert len(report["history"]) == 4 and report["target_ms"] == float(tiny_target)
+    assert (report["device"], report["backend"]) == ("cpu", "onnxruntime")
     measured = report["measured"]
     assert measured["measured_ms"] > 0 and measured["measured_runs"] == 50
     assert measured["predicted_ms"] == pytest.approx(report["predicted_ms"])
@@ -201,7 +202,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
         feasible_architectures(TINY, table, target_ms=1e-6, count=1, max_draws=50)
 
 
-def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tmp_path):
+def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tiny_target, tmp_path):
     """SIGKILL a real `hwnas search` after its first checkpoint; the re-run must end exactly where an
     unbroken search ends (same history, same architecture)."""
     import os
@@ -238,7 +239,7 @@ def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tmp_p
     assert [h["step"] for h in a["history"]] == list(range(60))
     assert a["history"] == b["history"]
     assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
-    r = run_hwnas(*[x if x != "0.2" else "0.3" for x in args(killed)])
+    r = run_hwnas(*tiny_search(killed, steps=60, target=f"{1.1 * float(tiny_target):.5f}"))
     assert r.returncode == 2 and "other settings (target_ms)" in r.stderr
 
 

@@ -12,11 +12,10 @@ import time
 
 import pytest
 
-from hwnas.lut import LatencyTable
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 
-from .conftest import REPO, run_hwnas, space_command
+from .conftest import REPO, median_random_latency, run_hwnas, space_command
 
 DIGITS = get_preset("digits", "tiny")
 
@@ -35,11 +34,7 @@ def digits_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def target(digits_dirs) -> str:
-    """The median random digits/tiny architecture's predicted latency: inside the space's range on any machine."""
-    table = LatencyTable.load(digits_dirs["lut_dir"] / "cpu" / "digits-tiny.csv")
-    predictions = sorted(table.predict_ms(Architecture.sample(DIGITS, random.Random(i)).op_specs(DIGITS))
-                         for i in range(51))  # fmt: skip
-    return f"{predictions[25]:.5f}"
+    return median_random_latency(digits_dirs["lut_dir"] / "cpu" / "digits-tiny.csv", "digits")
 
 
 @pytest.fixture

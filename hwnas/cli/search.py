@@ -16,6 +16,7 @@ from hwnas.cli.options import (
     torch_device_option,
     workdir_option,
 )
+from hwnas.core.errors import HwnasError
 from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 
 
@@ -25,8 +26,15 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @click.option(
     "--target-ms",
     type=click.FloatRange(min=0, min_open=True),
-    required=True,
+    default=None,
     help="Latency target of the whole encoder on the device, in ms.",
+)
+@click.option(
+    "--speedup",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Or a target that means the same on any device: the space's reference network (EEM for avatar) "
+    "measured end to end on the device, divided by this.",
 )
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Search steps (default: the preset's).")
 @choice_option(
@@ -50,27 +58,33 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @path_option(
     "--out",
     "Where arch.json, report.json, search_curves.png and the checkpoints go; default "
-    "runs/search-<space>-<method>-<device>-<preset>-<target>ms.",
+    "runs/search-<space>-<method>-<device>-<preset>-<target>ms (or <S>x).",
     dest="out_dir",
 )
 @lut_dir_option
 @torch_device_option
 @progress_option
 @workdir_option
-def search(device_name, devices_file, space, preset, target_ms, steps, latency_loss, latency_weight, op_sampling,
-           method, ee_loss, seed, out_dir, lut_dir, torch_device, progress, workdir) -> None:  # fmt: skip
+def search(device_name, devices_file, space, preset, target_ms, speedup, steps, latency_loss, latency_weight,
+           op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
-    Builds the table first when it is missing (profiling what the store lacks), alternates weight and
-    architecture steps, fits the most likely architecture to the target, exports it and measures it end to
-    end on the device, and writes arch.json, report.json and search_curves.png to --out. A killed search
-    resumes from its last checkpoint when re-run with the same settings; a finished one is reported again.
+    The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
+    by S. A target the space cannot reach is refused with the reachable range. Builds the table first when it
+    is missing (profiling what the store lacks), alternates weight and architecture steps, fits the most likely
+    architecture to the target, exports it and measures it end to end on the device, and writes arch.json,
+    report.json and search_curves.png to --out. A killed search resumes from its last checkpoint when re-run
+    with the same settings; a finished one is reported again.
     """
     from hwnas.workflows.searches import SearchRequest, run_search, summary
 
     check_torch_device(torch_device)
+    if (target_ms is None) == (speedup is None):
+        raise HwnasError(
+            "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
+        )
     settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling}
-    request = SearchRequest(space, device_name, target_ms, preset, method, steps, seed, ee_loss, settings,
+    request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress)  # fmt: skip
     outcome = run_search(request)
     for line in summary(outcome):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from hwnas.core.files import write_json
 from hwnas.core.plots import random_candidates, search_curves
@@ -24,12 +25,14 @@ def write_report(
     table_path: Path,
     method: str = "differentiable",
     latency_check: dict[str, float | int] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Path:
     """arch.json, report.json (with the end-to-end latency check when given) and the curves PNG: the search's
     losses, latency and temperature, or for random search each candidate's latency and held-out loss."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result.architecture.save(out_dir / "arch.json")
     report = {
+        **(context or {}),  # device, backend, speed-up and reference, when the caller knows them
         "method": method,
         "target_ms": config.target_ms,
         "predicted_ms": result.predicted_ms,

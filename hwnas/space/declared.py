@@ -74,6 +74,7 @@ class SpacePreset:
     task: str  # the training task a search of this space optimises (avatar, digits, ...)
     regressor: str | None = None  # branch whose outputs of all views are concatenated and regressed
     latent_dim: int = 0  # output size of that regression
+    reference: str | None = None  # what --speedup divides: a baseline of the task, or "largest" (the slowest network)
 
     @property
     def branches(self) -> list[tuple[str, str]]:
@@ -205,6 +206,7 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         task=str(data.get("task", space.name)),
         regressor=None if regressor is None else str(regressor),
         latent_dim=int(p.get("latent_dim", 0)),
+        reference=None if data.get("reference") is None else str(data["reference"]),
     )
 
 

@@ -85,5 +85,10 @@ class Task(nn.Module, ABC):
         return ArchitectureNetwork(arch, preset)
 
     def baseline(self, name: str) -> nn.Module:
-        """A hand-designed encoder by name (one of ``baselines``)."""
+        """A hand-designed encoder by name (one of ``baselines``), shaped for this task's data."""
         raise NotImplementedError(f"task {self.name!r} has no baselines")
+
+    @classmethod
+    def reference_network(cls, name: str, preset: str) -> nn.Module:
+        """A baseline as the preset's built-in data shapes it, without loading data (to measure its latency)."""
+        raise NotImplementedError(f"task {cls.name!r} has no baselines")

@@ -7,19 +7,25 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.core.errors import HwnasError
-from hwnas.deploy.endtoend import check_architecture
+from hwnas.deploy.endtoend import check_architecture, measure_encoder
 from hwnas.lut.table import LatencyTable
+from hwnas.measure.backends.base import Backend
+from hwnas.measure.devices import DevicePreset
 from hwnas.search.config import METHODS, SearchConfig
+from hwnas.search.extremes import extreme_architecture, latency_range
 from hwnas.search.loop import SEARCH_CONFIG, search
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
-from hwnas.tasks.registry import build_task
+from hwnas.space.network import ArchitectureNetwork
+from hwnas.tasks.registry import build_task, task_class
 from hwnas.train.objective import Task, TaskRequest
 from hwnas.train.rundir import bind_config, read_json
 from hwnas.workflows.tables import ensure_table, open_device
+
+REACH_TOLERANCE = 0.03  # the fit to the target is within 3%: a target that close to either end is reachable
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,8 @@ class SearchRequest:
 
     space: str
     device: str
-    target_ms: float
+    target_ms: float | None  # or:
+    speedup: float | None = None  # the space's reference network measured on the device, divided by this
     preset: str = "small"
     method: str = "differentiable"
     steps: int | None = None  # default: the task's
@@ -62,9 +69,8 @@ class SearchOutcome:
 def default_search_dir(request: SearchRequest) -> Path:
     """Distinct per space, method, device, preset, target and the Eq. 3 switch."""
     ee = "" if request.ee_loss else "-no-ee"
-    return Path("runs") / (
-        f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{request.target_ms:g}ms{ee}"
-    )
+    target = f"{request.speedup:g}x" if request.speedup else f"{request.target_ms:g}ms"
+    return Path("runs") / f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{target}{ee}"
 
 
 def search_config(task: Task, target_ms: float, steps: int | None = None, **settings: Any) -> SearchConfig:
@@ -81,18 +87,35 @@ def search_task(space: SpacePreset, seed: int, ee_loss: bool = True) -> Task:
 def run_search(request: SearchRequest) -> SearchOutcome:
     if request.method not in METHODS:
         raise HwnasError(f"unknown search method {request.method!r}; choose from {', '.join(METHODS)}")
+    if (request.target_ms is None) == (request.speedup is None):
+        raise HwnasError(
+            "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
+        )
     space = get_preset(request.space, request.preset)
     device, backend = open_device(request.device, request.devices_file)
     task = search_task(space, request.seed, request.ee_loss)
-    config = search_config(task, request.target_ms, request.steps, seed=request.seed, **request.settings)
     out_dir = request.out_dir or default_search_dir(request)
     binding = {"space": space.space, "preset": space.preset, "device": device.name, "method": request.method}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bind_config(out_dir, {**binding, **asdict(config)}, SEARCH_CONFIG)
-    if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
-        return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
+    if request.speedup:
+        binding["speedup"] = request.speedup
+    bound = out_dir / SEARCH_CONFIG
+    previous = read_json(bound) if bound.is_file() else {}
+    target, reference = request.target_ms, None
+    if request.speedup and previous.get("speedup") == request.speedup:  # the reference was measured then
+        target, reference = previous["target_ms"], previous.get("reference")
+    if target is not None and previous:
+        config = search_config(task, target, request.steps, seed=request.seed, **request.settings)
+        bind_config(out_dir, {**binding, "reference": reference, **asdict(config)}, SEARCH_CONFIG)
+        if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
+            return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
     table, table_path = ensure_table(device, backend, space, request.workdir, request.lut_dir, request.progress)
     _check_table_belongs(table, device.name, space)
+    if target is None:
+        reference = measure_reference(space, table, device, backend, request.workdir)
+        target = reference["measured_ms"] / request.speedup
+    _check_reachable(space, table, target, device.name, reference)
+    config = search_config(task, target, request.steps, seed=request.seed, **request.settings)
+    binding["reference"] = reference
     if request.method == "random":
         result = random_search(
             space, table, task, config, run_dir=out_dir, binding=binding, torch_device=request.torch_device
@@ -104,9 +127,55 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     check = None
     if backend.artifact_format == "onnx":
         check = check_architecture(result.architecture, space, table, device, backend, request.workdir)
-    write_report(result, space, config, out_dir, table_path, request.method, check.as_dict() if check else None)
-    report = read_json(out_dir / REPORT)
-    return SearchOutcome(out_dir, result.architecture, report, False)
+    context = {"device": device.name, "backend": backend.name, "speedup": request.speedup, "reference": reference}
+    write_report(result, space, config, out_dir, table_path, request.method, check.as_dict() if check else None,
+                 context)  # fmt: skip
+    return SearchOutcome(out_dir, result.architecture, read_json(out_dir / REPORT), False)
+
+
+def measure_reference(
+    space: SpacePreset, table: LatencyTable, device: DevicePreset, backend: Backend, workdir: Path
+) -> dict[str, Any]:
+    """The space's reference network measured end to end on the device: a baseline of its task (EEM for the
+    avatar space), or ``largest``, the slowest architecture of the space."""
+    if space.reference is None:
+        raise HwnasError(
+            f"space {space.space!r} declares no reference network, so --speedup has nothing to divide; use "
+            '--target-ms, or add reference = "largest" (or a baseline of its task) to the space\'s TOML'
+        )
+    if space.reference == "largest":
+        net = ArchitectureNetwork(extreme_architecture(space, table, slowest=True), space)
+    else:
+        cls = task_class(space.task, space.space)
+        if space.reference not in cls.baselines:
+            known = ", ".join(cls.baselines) or "none"
+            raise HwnasError(
+                f"space {space.space!r} names reference {space.reference!r}, which task {cls.name!r} does not have "
+                f'(baselines: {known}; or "largest")'
+            )
+        net = cls.reference_network(space.reference, space.preset)
+    measured = measure_encoder(net, device, backend, workdir)
+    return {"name": space.reference, "measured_ms": measured.median_ms, "iqr_ms": measured.iqr_ms}
+
+
+def _check_reachable(
+    space: SpacePreset, table: LatencyTable, target: float, device: str, reference: dict[str, Any] | None
+) -> None:
+    """Refuse a target outside the fastest-to-slowest range the table predicts for the space."""
+    fastest, slowest = latency_range(space, table)
+    if fastest * (1 - REACH_TOLERANCE) <= target <= slowest * (1 + REACH_TOLERANCE):
+        return
+    where = f"{space.space}/{space.preset} on {device}"
+    speedups = ""
+    if reference is not None:
+        ref = reference["measured_ms"]
+        speedups = (
+            f", i.e. --speedup {ref / slowest:.2f} to {ref / fastest:.2f} over {reference['name']} ({ref:.3f} ms)"
+        )
+    raise HwnasError(
+        f"target {target:.4g} ms is outside what {where} can reach: {fastest:.4g} to {slowest:.4g} ms as its "
+        f"table predicts{speedups}; pick a target in that range"
+    )
 
 
 def _check_table_belongs(table: LatencyTable, device: str, space: SpacePreset) -> None:
@@ -125,6 +194,11 @@ def summary(outcome: SearchOutcome) -> list[str]:
         ms = r["measured"]["measured_ms"]
         measured = f", measured end to end {ms:.3f} ms ({ms / target - 1:+.1%} off the target)"
     lines = []
+    if r.get("speedup") and r.get("reference"):
+        ref = r["reference"]
+        lines.append(
+            f"target {target:.4g} ms = {ref['name']} measured at {ref['measured_ms']:.4g} ms / {r['speedup']:g}"
+        )
     if outcome.reused:
         lines.append(f"search already complete in {outcome.out_dir}; reused its arch.json and report.json")
     lines.append(

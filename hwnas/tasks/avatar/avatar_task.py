@@ -71,6 +71,11 @@ class AvatarTask(Task):
         d = self.data
         return build_baseline(name, self.preset, d.views.shape[-1], d.z.shape[1], d.y.shape[1] // 2)
 
+    @classmethod
+    def reference_network(cls, name: str, preset: str) -> nn.Module:
+        spec = task_preset(preset)
+        return build_baseline(name, preset, spec.view_res, spec.latent_dim, spec.keypoints)
+
     def evaluate(self, net: nn.Module) -> dict[str, Any]:
         size, d = task_preset(self.preset).render_size, self.data
         return {
