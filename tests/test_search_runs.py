@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from hwnas.lut import LatencyTable
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 
@@ -41,9 +42,9 @@ def target(digits_dirs) -> str:
 def search_args(digits_dirs, target):
     """The argument list of a small digits search (no --out: the caller adds one or takes the default)."""
 
-    def build(*extra: str, space: str = "digits", target: str = target, dirs: dict | None = None) -> list[str]:
-        return space_command("search", "--target-ms", target, "--no-progress", *extra, space=space,
-                             **(dirs or digits_dirs))  # fmt: skip
+    def build(*extra: str, space: str = "digits", target: str | None = target, dirs: dict | None = None) -> list[str]:
+        chosen = ["--target-ms", target] if target else []
+        return space_command("search", *chosen, "--no-progress", *extra, space=space, **(dirs or digits_dirs))
 
     return build
 
@@ -114,3 +115,38 @@ def test_training_two_architectures_gets_two_default_run_folders(tmp_path):
                       cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_the_fastest_and_slowest_architectures_are_exact(digits_dirs):
+    """Dynamic programming over the width chain against every one of digits/tiny's 48 architectures."""
+    import itertools
+
+    from hwnas.search.extremes import extreme_architecture, latency_range
+    from hwnas.space.architecture import BranchChoice, LayerChoice
+
+    table = LatencyTable.load(digits_dirs["lut_dir"] / "cpu" / "digits-tiny.csv")
+    per_layer = [
+        [LayerChoice(t.name, w) for t in DIGITS.ops if t.fits(decl.stride) for w in decl.widths]
+        for decl in DIGITS.layers
+    ]
+    every = [
+        Architecture("digits", "tiny", {"image": res}, (BranchChoice("image", "logits", layers),))
+        for res in DIGITS.resolutions["image"]
+        for layers in itertools.product(*per_layer)
+    ]
+    assert len(every) == 48
+    predicted = {a.to_json(): table.predict_ms(a.op_specs(DIGITS)) for a in every}
+    fastest, slowest = latency_range(DIGITS, table)
+    assert fastest == pytest.approx(min(predicted.values())) and slowest == pytest.approx(max(predicted.values()))
+    assert predicted[extreme_architecture(DIGITS, table).to_json()] == pytest.approx(fastest)
+    assert predicted[extreme_architecture(DIGITS, table, slowest=True).to_json()] == pytest.approx(slowest)
+
+
+def test_an_unreachable_target_is_refused_with_the_range_before_any_search(search_args, tmp_path):
+    out = tmp_path / "never"
+    for extra in (["--target-ms", "1000"], ["--speedup", "1000"]):
+        r = run_hwnas(*search_args("--out", str(out), *extra, target=None))
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "can reach" in r.stderr and "pick a target in that range" in r.stderr
+    assert "--speedup" in r.stderr  # with a reference, the range is also given as speed-ups
+    assert not out.exists()
