@@ -75,3 +75,15 @@ def median_random_latency(table_path: Path, space: str, preset: str = "tiny") ->
 @pytest.fixture(scope="session")
 def tiny_target(tiny_lut) -> str:
     return median_random_latency(tiny_lut["table"], "avatar")
+
+
+@pytest.fixture(scope="session")
+def digits_lut(tmp_path_factory):
+    """digits/tiny profiled on `cpu` and built into a table once per test session."""
+    root = tmp_path_factory.mktemp("digits-tiny")
+    dirs = {"workdir": root / "work", "lut_dir": root / "lut"}
+    r = run_hwnas(*space_command("profile", space="digits", workdir=dirs["workdir"]))
+    assert r.returncode == 0, r.stderr
+    r = run_hwnas(*space_command("build-lut", space="digits", **dirs))
+    assert r.returncode == 0, r.stderr
+    return {**dirs, "table": dirs["lut_dir"] / "cpu" / "digits-tiny.csv"}

@@ -72,17 +72,15 @@ def test_a_width_mask_equals_a_narrower_op(template, output_module):
 
 def test_reinforce_moves_probability_towards_the_better_choice():
     torch.manual_seed(0)
-    policy = ResolutionPolicy(3, hold=4)
+    policy = ResolutionPolicy(3)
     opt = torch.optim.Adam(policy.parameters(), lr=0.1)
     reward = {0: -1.0, 1: 0.0, 2: -2.0}  # choice 1 is best
-    policy.sample()
     for _ in range(400):
-        surrogate = policy.observe(reward[policy.current] + 0.1 * torch.randn(()).item())
-        if surrogate is not None:
-            opt.zero_grad()
-            surrogate.backward()
-            opt.step()
-            policy.sample()
+        policy.sample()
+        surrogate = policy.surrogate(reward[policy.current] + 0.1 * torch.randn(()).item())
+        opt.zero_grad()
+        surrogate.backward()
+        opt.step()
     probs = torch.softmax(policy.theta, 0)
     assert policy.best() == 1 and probs[1] > 0.8
 
@@ -191,7 +189,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     )
     target = predictions[25]  # the median random architecture: many fall within 10% of it
     archs = feasible_architectures(TINY, table, target, count=3)
-    assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.1 for a in archs)
+    assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.03 for a in archs)
     assert len({a.to_json() for a in archs}) == len(archs)
     config = SearchConfig(target_ms=target, steps=6, batch=8, render_size=24)
     task = AvatarTask.create(TaskRequest("tiny"))
@@ -251,7 +249,7 @@ def test_hard_op_sampling_runs_one_op_and_still_trains_every_op_logit():
     calls = []
     for i, op in enumerate(mixed.candidates):
         op.register_forward_hook(lambda *_, i=i: calls.append(i))
-    y = mixed(x, tau=1.0, hard=True)
+    y = mixed(x, tau=1.0, mode="hard")
     assert len(calls) == 1
     assert torch.allclose(y, mixed.candidates[calls[0]](x), atol=1e-6)  # one-hot weight 1, full-width mask
     y.pow(2).mean().backward()
@@ -270,12 +268,64 @@ def test_fit_to_target_moves_the_argmax_architecture_onto_the_target(tiny_lut):
     argmax = net.derive()
     argmax_ms = table.predict_ms(argmax.op_specs(TINY))
     assert fit_to_target(net, table, argmax_ms) == argmax  # already on target: nothing changes
-    # fit_to_target keeps the resolutions, so the targets come from architectures at the argmax's resolutions
-    samples = [dataclasses.replace(Architecture.sample(TINY, random.Random(i)), resolutions=argmax.resolutions)
-               for i in range(40)]  # fmt: skip
-    latencies = sorted(table.predict_ms(a.op_specs(TINY)) for a in samples)
+    latencies = sorted(table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(40))
     for target in (latencies[5], latencies[20], latencies[35]):
         fitted = fit_to_target(net, table, target)
         fitted.validate(TINY)
         assert abs(table.predict_ms(fitted.op_specs(TINY)) / target - 1) <= 0.03
-        assert fitted.resolutions == argmax.resolutions
+
+
+def test_fit_to_target_changes_resolution_when_layers_cannot_reach(tiny_lut):
+    """The resolution is the largest latency lever: a target below everything the argmax's resolutions allow is
+    reached by lowering them (it used to keep them and stop short)."""
+    from hwnas.search.derive import fit_to_target
+    from hwnas.search.extremes import extreme_architecture
+
+    table = LatencyTable.load(tiny_lut["table"])
+    net = Supernet(TINY)
+    with torch.no_grad():
+        for view, policy in net.policies.items():
+            policy.theta[TINY.resolutions[view].index(max(TINY.resolutions[view]))] = 5.0  # all at the largest
+    fastest = extreme_architecture(TINY, table)
+    at_largest = dataclasses.replace(fastest, resolutions={v: max(r) for v, r in TINY.resolutions.items()})
+    target = table.predict_ms(fastest.op_specs(TINY)) * 1.02
+    if table.predict_ms(at_largest.op_specs(TINY)) <= target * 1.03:
+        pytest.skip("on this machine the resolution makes no difference to the fastest layers")
+    fitted = fit_to_target(net, table, target)
+    assert abs(table.predict_ms(fitted.op_specs(TINY)) / target - 1) <= 0.03
+    assert any(fitted.resolutions[v] < max(TINY.resolutions[v]) for v in TINY.resolutions)
+
+
+def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
+    """Op 0 reproduces the target exactly; op 1 outputs half of it. When op 1 runs, hard (GDAS) sampling's op
+    gradient only says whether scaling op 1's output up helps — here it does, so it wrongly raises op 1's logit.
+    The binary gates compare <o_j, dL/dy> for both ops and raise op 0's logit."""
+    from torch import nn
+
+    class Constant(nn.Module):
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x):
+            return self.value.expand(len(x), -1, -1, -1)
+
+    torch.manual_seed(0)
+    target = torch.randn(1, 4, 3, 3)
+    layer = LayerCandidates(0, 1, (4,), (4,), tuple(OpTemplate.parse(t) for t in ("conv-k3", "fmbconv-k3-e2")), 3)
+    mixed = MixedLayer(layer)
+    mixed.candidates = nn.ModuleList([Constant(target), Constant(0.5 * target)])
+    with torch.no_grad():
+        mixed.alpha_op.copy_(torch.tensor([-3.0, 3.0]))  # op 1 almost always the one that runs
+    x = torch.zeros(2, 4, 3, 3)
+    verdicts = {}
+    for mode in ("hard", "gates"):
+        says_op0 = []
+        for _ in range(20):
+            mixed.alpha_op.grad = None
+            y = mixed(x, tau=1.0, mode=mode)
+            (y - target).pow(2).sum().backward()
+            says_op0.append(bool(mixed.alpha_op.grad[0] < mixed.alpha_op.grad[1]))  # descent raises op 0
+        verdicts[mode] = sum(says_op0) / len(says_op0)
+    assert verdicts["gates"] == 1.0
+    assert verdicts["hard"] < 0.5

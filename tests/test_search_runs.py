@@ -22,15 +22,8 @@ DIGITS = get_preset("digits", "tiny")
 
 
 @pytest.fixture(scope="module")
-def digits_dirs(tmp_path_factory):
-    """A workdir and a table folder holding digits/tiny measured on `cpu`."""
-    root = tmp_path_factory.mktemp("digits-runs")
-    dirs = {"workdir": root / "work", "lut_dir": root / "lut"}
-    r = run_hwnas(*space_command("profile", space="digits", workdir=dirs["workdir"]))
-    assert r.returncode == 0, r.stderr
-    r = run_hwnas(*space_command("build-lut", space="digits", **dirs))
-    assert r.returncode == 0, r.stderr
-    return dirs
+def digits_dirs(digits_lut):
+    return {"workdir": digits_lut["workdir"], "lut_dir": digits_lut["lut_dir"]}
 
 
 @pytest.fixture(scope="module")

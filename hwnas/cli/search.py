@@ -38,19 +38,23 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 )
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Search steps (default: the preset's).")
 @choice_option(
-    "--latency-loss", LATENCY_LOSSES, "log: |log(lat/target)| pulls to the target; hinge: penalises only going over it."
+    "--latency-loss",
+    LATENCY_LOSSES,
+    "squared-log: log(lat/target)^2, whose pull fades at the target so that there the task decides; log: "
+    "|log(lat/target)|, full pull up to the target; hinge: penalises only going over it.",
 )
 @click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
 @choice_option(
     "--op-sampling",
     OP_SAMPLING,
     "soft: every layer runs the Gumbel-weighted sum of all candidate ops (the paper's form, for a GPU); "
-    "hard: only the sampled op runs, with a straight-through weight (about 5x faster on a CPU).",
+    "hard: weight steps run one sampled op, architecture steps two (ProxylessNAS binary gates, so that op "
+    "logits move by how ops compare); several times faster on a CPU.",
 )
 @choice_option(
     "--method",
     METHODS,
-    "random: the equal-budget baseline (architectures predicted within 10% of the target, each "
+    "random: the equal-budget baseline (architectures predicted within 3% of the target, as the searched one, each "
     "trained for an equal share of the steps, best held-out loss wins).",
 )
 @ee_loss_option

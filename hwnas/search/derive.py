@@ -1,9 +1,9 @@
 """From the searched distribution to one architecture that meets the latency target.
 
 The argmax of every choice can miss the target that the expected latency met (the expectation mixes
-choices the argmax drops). ``fit_to_target`` repairs that: one layer choice at a time, it makes the change
-that costs the least log-probability per millisecond of progress towards the target, until the table's
-prediction is within the tolerance.
+choices the argmax drops). ``fit_to_target`` repairs that: one choice at a time — a layer's op or width, or a
+view's resolution — it makes the change that costs the least log-probability per millisecond of progress
+towards the target, until the table's prediction is within the tolerance.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import replace
 import torch.nn.functional as F
 
 from hwnas.lut.table import LatencyTable
+from hwnas.search.config import TARGET_TOLERANCE
 from hwnas.search.supernet import Supernet
 from hwnas.space.architecture import Architecture, LayerChoice
 
@@ -21,7 +22,7 @@ def fit_to_target(
     net: Supernet,
     table: LatencyTable,
     target_ms: float,
-    tolerance: float = 0.03,
+    tolerance: float = TARGET_TOLERANCE,
     max_changes: int = 100,
 ) -> Architecture:
     preset = net.preset
@@ -32,34 +33,44 @@ def fit_to_target(
             ops = dict(zip(layer.ops_names, F.log_softmax(layer.alpha_op.detach(), 0).tolist(), strict=True))
             widths = dict(zip(layer.widths, F.log_softmax(layer.alpha_width.detach(), 0).tolist(), strict=True))
             logp[(bi, li)] = (ops, widths)
-    current = table.predict_ms(arch.op_specs(preset))
+    res_logp = {
+        v: dict(zip(preset.resolutions[v], F.log_softmax(p.theta.detach(), 0).tolist(), strict=True))
+        for v, p in net.policies.items()
+    }
 
     def branch_sum(a: Architecture, bi: int) -> float:
         return float(table.costs_ms(a.branch_specs(preset, a.branches[bi])).sum())
 
+    current = table.predict_ms(arch.op_specs(preset))
     sums = [branch_sum(arch, bi) for bi in range(len(arch.branches))]
     for _ in range(max_changes):
         if abs(current / target_ms - 1) <= tolerance:
             break
-        best = None
+        moves = []  # (log-probability given up, candidate, its predicted latency)
         for (bi, li), (ops, widths) in logp.items():
             choice = arch.branches[bi].layers[li]
-            moves = [LayerChoice(o, choice.width) for o in ops if o != choice.op]
-            moves += [LayerChoice(choice.op, w) for w in widths if w != choice.width]
-            for move in moves:
+            layer_moves = [LayerChoice(o, choice.width) for o in ops if o != choice.op]
+            layer_moves += [LayerChoice(choice.op, w) for w in widths if w != choice.width]
+            for move in layer_moves:
                 candidate = _with_layer(arch, bi, li, move)
-                new_sum = branch_sum(candidate, bi)
-                predicted = current - sums[bi] + new_sum
-                progress = abs(current - target_ms) - abs(predicted - target_ms)
-                if progress <= 0:
-                    continue
                 cost = ops[choice.op] + widths[choice.width] - ops[move.op] - widths[move.width]
-                score = cost / progress
-                if best is None or score < best[0]:
-                    best = (score, candidate, predicted, bi, new_sum)
+                moves.append((cost, candidate, current - sums[bi] + branch_sum(candidate, bi)))
+        for view, options in res_logp.items():  # the resolution: the largest latency lever
+            for size, lp in options.items():
+                if size != arch.resolutions[view]:
+                    candidate = replace(arch, resolutions={**arch.resolutions, view: size})
+                    moves.append(
+                        (options[arch.resolutions[view]] - lp, candidate, table.predict_ms(candidate.op_specs(preset)))
+                    )
+        best = None
+        for cost, candidate, predicted in moves:
+            progress = abs(current - target_ms) - abs(predicted - target_ms)
+            if progress > 0 and (best is None or cost / progress < best[0]):
+                best = (cost / progress, candidate, predicted)
         if best is None:
             break
-        _, arch, current, bi, sums[bi] = best
+        _, arch, current = best
+        sums = [branch_sum(arch, bi) for bi in range(len(arch.branches))]
     return arch
 
 

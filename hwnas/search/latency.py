@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.lut.table import LatencyTable
-from hwnas.search.supernet import BranchSupernet
+from hwnas.search.supernet import BranchSupernet, Supernet
 from hwnas.space.declared import SpacePreset
 
 
@@ -59,4 +59,16 @@ class LatencyModel(nn.Module):
         return total + (p_in * self.heads[key].to(p_in.device)).sum()
 
     def forward(self, branches: list[BranchSupernet], resolutions: dict[str, int]) -> torch.Tensor:
+        """The expected latency at given resolutions."""
         return sum(self.branch_ms(b, resolutions[b.view]) for b in branches) + self.constant
+
+    def expected(self, net: Supernet) -> torch.Tensor:
+        """The expected latency over every choice, resolutions included: each view's resolution distribution
+        weighs its branches' latency at each resolution, so the gradient reaches the resolution logits too."""
+        total = torch.tensor(self.constant)
+        for view, policy in net.policies.items():
+            p_res = F.softmax(policy.theta, 0)
+            branches = [b for b in net.branches if b.view == view]
+            for r, size in enumerate(self.preset.resolutions[view]):
+                total = total + p_res[r] * sum(self.branch_ms(b, size) for b in branches)
+        return total

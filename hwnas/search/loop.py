@@ -61,8 +61,8 @@ def search(
     ``binding`` (space, device, ...): a re-run with other settings is refused."""
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
-    net = Supernet(preset, hold=config.hold).to(device)
-    net.hard = config.op_sampling == "hard"
+    net = Supernet(preset).to(device)
+    soft = config.op_sampling == "soft"
     latency = LatencyModel(preset, table)
     task = task.to(device)
     weights = Trainer(
@@ -71,25 +71,30 @@ def search(
         TrainConfig(config.steps, config.batch, config.lr_weights, config.seed, schedule="constant"),
         params=net.weight_parameters(),
     )
-    a_opt = torch.optim.Adam(
-        [*net.arch_parameters(), *(p.theta for p in net.policies.values())], lr=config.lr_arch, betas=(0.5, 0.999)
-    )
+    # Two optimisers over the same architecture parameters, each normalising its own gradient: one follows the
+    # task, one the latency loss. In one Adam the latency gradient sets the step size even at the target
+    # (benchmarks/search_gradients.py); apart, the latency optimiser falls quiet where its gradient flips sign
+    # around the target and pushes back at full strength when the task drifts off it.
+    arch_params = [*net.arch_parameters(), *(p.theta for p in net.policies.values())]
+    a_opt = torch.optim.Adam(arch_params, lr=config.lr_arch, betas=(0.5, 0.999))
+    l_opt = torch.optim.Adam(arch_params, lr=config.lr_arch, betas=(0.5, 0.999))
     weight_split, arch_split, g = split_pool(task, config.seed)  # separate splits for weights and architecture
     history: list[dict[str, float]] = []
-    for policy in net.policies.values():
-        policy.sample()
     first, spent = 0, 0.0
     ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
     if run_dir is not None:
         bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     if ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt, ("net", "task", "weights", "a_opt", "policies", "data_rng", "step", "history"))
+        state = load_checkpoint(
+            ckpt, ("net", "task", "weights", "a_opt", "l_opt", "policies", "data_rng", "step", "history")
+        )
         net.load_state_dict(state["net"])
         task.load_state_dict(state["task"])
         weights.load_state_dict(state["weights"])
         a_opt.load_state_dict(state["a_opt"])
-        for v, (current, rewards) in state["policies"].items():
-            net.policies[v].current, net.policies[v].rewards = current, list(rewards)
+        l_opt.load_state_dict(state["l_opt"])
+        for v, current in state["policies"].items():
+            net.policies[v].current = current
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
@@ -99,21 +104,32 @@ def search(
     bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
     for step in range(first, config.steps):
         net.tau = temperature(step, config)
+        # weight step: one sampled path (or all, soft); during the warm-up at every resolution alike
+        net.mode = "soft" if soft else "hard"
+        for policy in net.policies.values():
+            if step < config.warmup:
+                policy.sample_uniform()
+            else:
+                policy.sample(net.tau)
         loss = weights.step(_batch(task, weight_split, config.batch, g, device), step)
         record = {"step": step, "tau": net.tau, "weight_loss": loss.item()}
         if step >= config.warmup:
+            # architecture step: comparative op gradients (gates), the exact expected latency over every choice
+            # and resolution, and REINFORCE for the task's verdict on the sampled resolutions
+            net.mode = "soft" if soft else "gates"
+            for policy in net.policies.values():
+                policy.sample(net.tau)
             batch = _batch(task, arch_split, config.batch, g, device)
             task_loss = task.loss(net(batch["views"]), batch, step)
-            lat = latency(list(net.branches), net.resolutions())
-            lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
-            objective = task_loss + config.latency_weight * lat_loss
-            surrogate = sum(s for s in (p.observe(-objective.item()) for p in net.policies.values()) if s is not None)
+            surrogate = sum(p.surrogate(-task_loss.item()) for p in net.policies.values())
             a_opt.zero_grad(set_to_none=True)
-            (objective + surrogate).backward()
+            (task_loss + surrogate).backward()
             a_opt.step()
-            if not isinstance(surrogate, int):  # a held resolution finished its K iterations: sample anew
-                for policy in net.policies.values():
-                    policy.sample()
+            lat = latency.expected(net)
+            lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
+            l_opt.zero_grad(set_to_none=True)
+            (config.latency_weight * lat_loss).backward()
+            l_opt.step()
             record.update(arch_loss=task_loss.item(), latency_ms=lat.item(), latency_loss=lat_loss.item())
             bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{task_loss.item():.4f}", refresh=False)
         history.append(record)
@@ -127,7 +143,8 @@ def search(
                     "task": task.state_dict(),
                     "weights": weights.state_dict(),
                     "a_opt": a_opt.state_dict(),
-                    "policies": {v: (p.current, p.rewards) for v, p in net.policies.items()},
+                    "l_opt": l_opt.state_dict(),
+                    "policies": {v: p.current for v, p in net.policies.items()},
                     "torch_rng": torch.get_rng_state(),
                     **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                     "data_rng": g.get_state(),

@@ -19,7 +19,7 @@ import torch
 
 from hwnas.core.errors import HwnasError
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import SearchConfig
+from hwnas.search.config import TARGET_TOLERANCE, SearchConfig
 from hwnas.search.loop import SEARCH_CONFIG, SearchResult, split_pool
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -33,9 +33,9 @@ def feasible_architectures(
     table: LatencyTable,
     target_ms: float,
     count: int,
-    tolerance: float = 0.1,
+    tolerance: float = TARGET_TOLERANCE,
     seed: int = 0,
-    max_draws: int = 20000,
+    max_draws: int = 50000,
 ) -> list[Architecture]:
     """Up to ``count`` distinct random architectures predicted within ``tolerance`` of the target."""
     rng = random.Random(seed)

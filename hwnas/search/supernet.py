@@ -43,17 +43,37 @@ class MixedLayer(nn.Module):
     def chosen_width(self) -> int:
         return self.widths[int(self.alpha_width.argmax())]
 
-    def forward(self, x: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
-        """``hard``: run only the sampled op, scaled by its straight-through one-hot weight (GDAS-style):
-        the forward pass is one op, the gradient still reaches every op logit through the softmax."""
-        w_op = F.gumbel_softmax(self.alpha_op, tau=tau, hard=hard)
+    def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
+        """``soft``: the Gumbel-weighted sum of every candidate (the paper's form). ``hard``: only the sampled op
+        runs, scaled by its straight-through one-hot weight (GDAS; the weight steps' default on a CPU); its
+        gradient says how good the sampled op is, nothing about the others. ``gates``: ProxylessNAS's two-path
+        binary gates for architecture steps — two ops are drawn, one runs with gradients and the other without,
+        and each gate's gradient is <its output, dL/dy>: the two logits move by how the two ops compare."""
         w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
-        if hard:
+        if mode == "gates" and len(self.candidates) > 1:
+            y = self._gated_pair(x)
+        elif mode in ("hard", "gates"):
+            w_op = F.gumbel_softmax(self.alpha_op, tau=tau, hard=True)
             k = int(w_op.argmax())
             y = w_op[k] * self.candidates[k](x)
         else:
+            w_op = F.gumbel_softmax(self.alpha_op, tau=tau)
             y = sum(w * op(x) for w, op in zip(w_op, self.candidates, strict=True))
         return y * (w_width @ self.masks)[None, :, None, None]
+
+    def _gated_pair(self, x: torch.Tensor) -> torch.Tensor:
+        pair = torch.multinomial(F.softmax(self.alpha_op.detach(), 0), 2, replacement=False)
+        p = F.softmax(self.alpha_op[pair], 0)
+        active = int(torch.multinomial(p.detach(), 1))
+        gates = F.one_hot(torch.tensor(active), 2).to(p) + p - p.detach()  # forward 1 / 0, gradient through p
+        outputs = []
+        for slot, k in enumerate(pair.tolist()):
+            if slot == active:
+                outputs.append(self.candidates[k](x))
+            else:
+                with torch.no_grad():
+                    outputs.append(self.candidates[k](x))
+        return gates[0] * outputs[0] + gates[1] * outputs[1]
 
 
 class BranchSupernet(nn.Module):
@@ -67,10 +87,10 @@ class BranchSupernet(nn.Module):
         last = max(layers[-1].out_widths)
         self.head = nn.Linear(last, preset.outputs[branch])
 
-    def forward(self, x: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:
-            x = layer(x, tau, hard)
+            x = layer(x, tau, mode)
         return self.head(x.mean(dim=(2, 3)))
 
 
@@ -79,18 +99,20 @@ class Supernet(nn.Module):
     regressor when the space declares one; inputs are resized to the resolution the policy of their view
     currently samples. Outputs are keyed like an ArchitectureNetwork's, so a task's loss serves both."""
 
-    def __init__(self, preset: SpacePreset, hold: int = 10):
+    MODES = ("soft", "hard", "gates")
+
+    def __init__(self, preset: SpacePreset):
         super().__init__()
         self.preset = preset
         self.views = list(preset.views)
         self.branches = nn.ModuleList(
             [BranchSupernet(preset, v, b, max(preset.resolutions[v])) for v, b in preset.branches]
         )
-        self.policies = nn.ModuleDict({v: ResolutionPolicy(len(preset.resolutions[v]), hold) for v in self.views})
+        self.policies = nn.ModuleDict({v: ResolutionPolicy(len(preset.resolutions[v])) for v in self.views})
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.tau = 5.0
-        self.hard = False  # one sampled op per layer and step (faster) instead of the weighted sum of all
+        self.mode = "soft"  # how each layer combines its candidate ops (MixedLayer.forward)
 
     def resolutions(self) -> dict[str, int]:
         return {v: self.preset.resolutions[v][self.policies[v].current] for v in self.views}
@@ -103,7 +125,7 @@ class Supernet(nn.Module):
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         inputs = resize_views(views, self.views, self.resolutions())
-        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau, self.hard) for b in self.branches}
+        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau, self.mode) for b in self.branches}
         if self.regressor is not None:
             reg = self.preset.regressor
             out[REGRESSED] = self.regressor(
