@@ -11,8 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def search_curves(history: Sequence[dict[str, float]], target_ms: float, path: Path) -> Path:
-    """Weight loss, architecture-step task loss, expected latency against the target, and temperature."""
+def search_curves(
+    history: Sequence[dict[str, float]], target_ms: float, path: Path, final: dict[str, float] | None = None
+) -> Path:
+    """Weight loss, architecture-step task loss, expected latency against the target and the final design's
+    latencies (``final``: label -> ms, e.g. predicted and measured end to end), and temperature."""
     steps = [h["step"] for h in history]
     arch = [h for h in history if "latency_ms" in h]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -21,6 +24,8 @@ def search_curves(history: Sequence[dict[str, float]], target_ms: float, path: P
         axes[0].plot([h["step"] for h in arch], [h["arch_loss"] for h in arch], lw=0.8, label="architecture step")
         axes[1].plot([h["step"] for h in arch], [h["latency_ms"] for h in arch], lw=1.0, label="expected latency")
     axes[1].axhline(target_ms, color="k", ls="--", lw=0.8, label="target")
+    for i, (label, ms) in enumerate((final or {}).items()):
+        axes[1].axhline(ms, color=f"C{i + 1}", ls=":", lw=1.2, label=label)
     axes[2].plot(steps, [h["tau"] for h in history], color="C2")
     axes[0].set(title="task loss", xlabel="step", yscale="log")
     axes[1].set(title="latency (ms, from the table)", xlabel="step")
@@ -30,7 +35,9 @@ def search_curves(history: Sequence[dict[str, float]], target_ms: float, path: P
     return _save(fig, path)
 
 
-def random_candidates(history: Sequence[dict[str, float]], target_ms: float, path: Path) -> Path:
+def random_candidates(
+    history: Sequence[dict[str, float]], target_ms: float, path: Path, final: dict[str, float] | None = None
+) -> Path:
     """Random search: each trained candidate's predicted latency and held-out loss; the kept one is marked."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     x = [h["predicted_ms"] for h in history]
@@ -39,7 +46,9 @@ def random_candidates(history: Sequence[dict[str, float]], target_ms: float, pat
     ax.scatter(x, y, s=24, label="candidate")
     ax.scatter([x[best]], [y[best]], s=80, facecolors="none", edgecolors="C3", label="kept")
     ax.axvline(target_ms, color="k", ls="--", lw=0.8, label="target")
-    ax.set(xlabel="predicted latency (ms)", ylabel="held-out loss", title="random search at equal budget")
+    for i, (label, ms) in enumerate((final or {}).items()):
+        ax.axvline(ms, color=f"C{i + 1}", ls=":", lw=1.2, label=label)
+    ax.set(xlabel="latency (ms)", ylabel="held-out loss", title="random search at equal budget")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

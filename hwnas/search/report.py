@@ -49,8 +49,11 @@ def write_report(
         "history": result.history,
     }
     if result.history:
+        final = {"final design, predicted": result.predicted_ms}
+        if latency_check:
+            final["final design, measured"] = float(latency_check["measured_ms"])
         plot = random_candidates if method == "random" else search_curves
-        plot(result.history, config.target_ms, out_dir / CURVES)
+        plot(result.history, config.target_ms, out_dir / CURVES, final)
     write_json(out_dir / REPORT, report, default=_finite)  # last: its presence marks a finished search
     return out_dir / "arch.json"
 
