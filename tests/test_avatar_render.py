@@ -60,3 +60,25 @@ def test_extreme_expression_weight_grows_with_gaze_rareness():
     expected = torch.exp((distances[:, None] * torch.tensor([[1.0, 0, 1, 0]]) - weight.g_bar).norm(dim=1) / 0.5)
     assert torch.allclose(w, expected)
     assert ExtremeExpressionWeight(max_weight=3.0).eval()(torch.full((1, 4), 5.0)).item() == 3.0
+
+
+def test_held_out_scores_leave_out_the_eq3_weight():
+    """A model that predicts the mean gaze gets Eq. 3 weight ~1 on every sample; scoring with its own weight
+    would be lenient to it. The avatar task's score is the unweighted loss."""
+    import torch
+
+    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.train.objective import TaskRequest
+
+    task = AvatarTask.create(TaskRequest("tiny"))
+    idx = task.train_pool()[:16]
+    batch = task.batch(idx)
+    pred = {"z": batch["z"] + 0.1, "g": batch["g"] + 0.3, "y": batch["y"]}  # off in gaze: Eq. 3 weight > 1
+    task.train()
+    task.loss(pred, batch, 0)  # initialises the moving average of gaze
+    task.eval()
+    weighted = float(task.loss_fn(pred, batch)[0])
+    unweighted = float(task.loss_fn(pred, batch, extreme_weighted=False)[0])
+    assert weighted != unweighted
+    assert task.score(pred, batch) == unweighted
+    assert torch.isfinite(torch.tensor(weighted))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwnas.lut.fidelity import fidelity, spearman
+from hwnas.lut.fidelity import fidelity, kendall, spearman
 
 
 def test_spearman_is_one_for_any_monotone_map_and_minus_one_reversed():
@@ -27,3 +27,9 @@ def test_fidelity_counts_the_share_within_tolerance_and_the_mape():
     assert f.spearman == pytest.approx(1.0)
     with pytest.raises(ValueError, match="equally long"):
         fidelity([1.0], [1.0, 2.0])
+
+
+def test_kendall_counts_concordant_pairs():
+    assert kendall([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)  # pairs (1,2) and (1,3) agree, (2,3) does not

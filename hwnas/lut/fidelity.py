@@ -1,4 +1,5 @@
-"""How well a LatencyTable predicts whole networks: share within a tolerance, rank correlation, MAPE."""
+"""How well one set of numbers predicts another: share within a tolerance, rank correlations, MAPE (a table's
+predictions against end-to-end measurements; a supernet's scores against stand-alone training)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def kendall(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-a: (concordant - discordant pairs) / all pairs; a tie in either sequence counts as neither."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.size < 2:
+        raise ValueError("kendall needs two equally long sequences of at least two values")
+    i, j = np.triu_indices(x.size, k=1)
+    return float((np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])).sum() / i.size)
 
 
 def fidelity(predicted: Sequence[float], measured: Sequence[float], tolerance: float = 0.10) -> Fidelity:

@@ -133,6 +133,18 @@ class Supernet(nn.Module):
             )
         return out
 
+    @torch.no_grad()
+    def select(self, arch: Architecture, certainty: float = 1e4) -> None:
+        """Make ``arch`` the only choice left: one-hot logits for every op, width and resolution, so that the
+        supernet (in ``soft`` mode) computes that sub-network — how a supernet ranks architectures."""
+        for branch, choice in zip(self.branches, arch.branches, strict=True):
+            for layer, c in zip(branch.layers, choice.layers, strict=True):
+                layer.alpha_op.fill_(-certainty)[layer.ops_names.index(c.op)] = certainty
+                layer.alpha_width.fill_(-certainty)[layer.widths.index(c.width)] = certainty
+        for view, policy in self.policies.items():
+            policy.current = self.preset.resolutions[view].index(arch.resolutions[view])
+            policy.theta.fill_(-certainty)[policy.current] = certainty
+
     def derive(self) -> Architecture:
         """The most likely architecture: argmax op and width per layer, argmax resolution per view."""
         branches = []

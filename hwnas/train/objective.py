@@ -51,6 +51,10 @@ class Task(nn.Module, ABC):
     def train_pool(self) -> torch.Tensor:
         """Indices of the examples training and search may use."""
 
+    def test_pool(self) -> torch.Tensor:
+        """Indices of held-out examples that neither training nor search touches."""
+        raise NotImplementedError(f"task {self.name!r} has no held-out pool")
+
     @abstractmethod
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """The examples at ``idx``; ``views`` is (batch, n views, H, W) in the space's view order."""

@@ -46,6 +46,9 @@ class AvatarTask(Task):
     def train_pool(self) -> torch.Tensor:
         return self.data.indices("train")
 
+    def test_pool(self) -> torch.Tensor:
+        return self.data.indices("test")
+
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.data.batch(idx)
 
@@ -55,7 +58,9 @@ class AvatarTask(Task):
         return self.loss_fn(avatar_outputs(outputs), batch, views=view)[0]
 
     def score(self, outputs, batch) -> float:
-        return float(self.loss_fn(avatar_outputs(outputs), batch)[0])
+        """The full loss over every viewing direction, without the Eq. 3 weight (it would weigh each sample by
+        the scored model's own gaze)."""
+        return float(self.loss_fn(avatar_outputs(outputs), batch, extreme_weighted=False)[0])
 
     def settings(self) -> dict[str, Any]:
         return {"ee_loss": self.ee_loss, "render_size": self.render_size}

@@ -64,9 +64,17 @@ class AvatarLoss(nn.Module):
         decoded = self.decoder(z, g, appearance)
         return {view: render(decoded, appearance, view, self.render_size) for view in VIEW_DIRECTIONS}
 
-    def forward(self, pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], views: tuple[str, ...] = ()):
+    def forward(
+        self,
+        pred: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor],
+        views: tuple[str, ...] = (),
+        extreme_weighted: bool = True,
+    ):
         """Weighted mean loss and the per-term means (for logging). ``views`` limits the render term to some
-        viewing directions (training rotates through them, one per step: an unbiased, 3x cheaper estimate)."""
+        viewing directions (training rotates through them, one per step: an unbiased, 3x cheaper estimate).
+        ``extreme_weighted=False`` leaves out the Eq. 3 weight (for held-out scores: it weighs samples by the
+        model's own predicted gaze, lenient to a model that collapses gaze to the mean)."""
         views = views or tuple(VIEW_DIRECTIONS)
         app = batch["appearance"]
         d_hat, d = self.decoder(pred["z"], pred["g"], app), self.decoder(batch["z"], batch["g"], app)
@@ -90,6 +98,6 @@ class AvatarLoss(nn.Module):
         terms["render"] = rendered / len(views)
         coefficients = asdict(self.weights)
         total = sum(coefficients[k] * v for k, v in terms.items())
-        if self.extreme_weight is not None:
+        if self.extreme_weight is not None and extreme_weighted:
             total = total * self.extreme_weight(pred["g"])
         return total.mean(), {k: float(v.detach().mean()) for k, v in terms.items()}
