@@ -48,8 +48,9 @@ def test_random_search_writes_its_report_and_resumes_after_a_kill(search_args, t
     r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(unbroken)))
     assert r.returncode == 0, r.stderr
     report = json.loads((unbroken / "report.json").read_text())
-    assert report["method"] == "random" and len(report["history"]) == 4
-    assert sum(h["steps"] for h in report["history"]) == 200
+    n = len(report["history"])  # up to 4 candidates: as many as digits/tiny has within 3% of the target
+    assert report["method"] == "random" and 1 <= n <= 4
+    assert [h["steps"] for h in report["history"]] == [200 // n] * n  # the budget, split evenly
     assert (unbroken / "search_curves.png").read_bytes()[:4] == b"\x89PNG"
     Architecture.load(unbroken / "arch.json").validate(DIGITS)
 
