@@ -3,9 +3,9 @@
 For each seed, a differentiable search and a random search (the same step budget: random search spends it
 training its candidates) at one target; each result is trained from scratch for the same number of steps and
 scored by its task on held-out data (digits: test accuracy; avatar: test render MSE and the extreme subset,
-unweighted by Eq. 3); latency is measured end to end. Prints mean ± std per method and the rows. Every row
-is kept in <out>/results.json as it finishes, and searches and trainings resume, so a killed run goes on
-where it stopped (it can span sessions).
+unweighted by Eq. 3); latency is measured end to end. Prints mean ± std per method. Every finished row is
+kept in a results file under benchmarks/results/ (tracked by git, so a run spans sessions: commit it) and
+searches and trainings checkpoint under --out, so a killed run goes on where it stopped.
 
     python benchmarks/search_vs_random.py --space digits --preset small --speedup 2
     python benchmarks/search_vs_random.py --space avatar --preset small --speedup 2 --seeds 0,1,2
@@ -44,13 +44,17 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=None, help="default: the task's")
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
+    parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     args = parser.parse_args()
 
     what = f"{args.speedup:g}x" if args.speedup else f"{args.target_ms:g}ms"
-    out = args.out or Path("benchmarks/out") / f"vs-random-{args.space}-{args.preset}-{args.device}-{what}"
+    steps = f"-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
+    name = f"vs-random-{args.space}-{args.preset}-{args.device}-{what}{steps}"
+    out = args.out or Path("benchmarks/out") / name
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
+    results_path = args.results or Path("benchmarks/results") / f"{name}.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = json.loads(results_path.read_text()) if results_path.exists() else {}
     for seed in (int(s) for s in args.seeds.split(",")):
         for method in METHODS:
