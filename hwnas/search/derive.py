@@ -8,6 +8,7 @@ towards the target, until the table's prediction is within the tolerance.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import torch.nn.functional as F
@@ -16,6 +17,9 @@ from hwnas.lut.table import LatencyTable
 from hwnas.search.config import TARGET_TOLERANCE
 from hwnas.search.supernet import Supernet
 from hwnas.space.architecture import Architecture, LayerChoice
+from hwnas.space.declared import SpacePreset
+
+Preferences = tuple[dict[tuple[int, int], tuple[dict[str, float], dict[int, float]]], dict[str, dict[int, float]]]
 
 
 def fit_to_target(
@@ -25,8 +29,7 @@ def fit_to_target(
     tolerance: float = TARGET_TOLERANCE,
     max_changes: int = 100,
 ) -> Architecture:
-    preset = net.preset
-    arch = net.derive()
+    """The supernet's argmax architecture, moved onto the target at the least cost in log-probability."""
     logp = {}  # (branch index, layer index) -> ({op: log p}, {width: log p})
     for bi, branch in enumerate(net.branches):
         for li, layer in enumerate(branch.layers):
@@ -34,9 +37,34 @@ def fit_to_target(
             widths = dict(zip(layer.widths, F.log_softmax(layer.alpha_width.detach(), 0).tolist(), strict=True))
             logp[(bi, li)] = (ops, widths)
     res_logp = {
-        v: dict(zip(preset.resolutions[v], F.log_softmax(p.theta.detach(), 0).tolist(), strict=True))
+        v: dict(zip(net.preset.resolutions[v], F.log_softmax(p.theta.detach(), 0).tolist(), strict=True))
         for v, p in net.policies.items()
     }
+    return fit_architecture(net.derive(), net.preset, table, target_ms, (logp, res_logp), tolerance, max_changes)
+
+
+def random_preferences(preset: SpacePreset, rng: random.Random) -> Preferences:
+    """Random scores for every choice: ``fit_architecture`` with them walks a random path onto the target
+    (how random search reaches targets that uniform sampling almost never draws)."""
+    logp = {}
+    for bi in range(len(preset.branches)):
+        for li, decl in enumerate(preset.layers):
+            ops = {t.name: rng.random() for t in preset.ops if t.fits(decl.stride)}
+            logp[(bi, li)] = (ops, {w: rng.random() for w in decl.widths})
+    return logp, {v: {r: rng.random() for r in sizes} for v, sizes in preset.resolutions.items()}
+
+
+def fit_architecture(
+    arch: Architecture,
+    preset: SpacePreset,
+    table: LatencyTable,
+    target_ms: float,
+    preferences: Preferences,
+    tolerance: float = TARGET_TOLERANCE,
+    max_changes: int = 100,
+) -> Architecture:
+    """One change at a time, the one that gives up the least preference per ms of progress."""
+    logp, res_logp = preferences
 
     def branch_sum(a: Architecture, bi: int) -> float:
         return float(table.costs_ms(a.branch_specs(preset, a.branches[bi])).sum())
