@@ -202,7 +202,7 @@ def summary(outcome: SearchOutcome) -> list[str]:
     if outcome.reused:
         lines.append(f"search already complete in {outcome.out_dir}; reused its arch.json and report.json")
     lines.append(
-        f"target {target:g} ms, predicted {r['predicted_ms']:.3f} ms{measured}, {r['mflops']:.2f} MFLOPs, "
+        f"target {target:.4g} ms, predicted {r['predicted_ms']:.3f} ms{measured}, {r['mflops']:.2f} MFLOPs, "
         f"search {r['wall_s']:.0f} s"
     )
     lines.append("resolutions: " + ", ".join(f"{v} {res}" for v, res in arch.resolutions.items()))
