@@ -37,12 +37,6 @@ class MixedLayer(nn.Module):
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
         self.register_buffer("masks", width_masks(layer.out_widths))
 
-    def chosen_op(self) -> str:
-        return self.ops_names[int(self.alpha_op.argmax())]
-
-    def chosen_width(self) -> int:
-        return self.widths[int(self.alpha_width.argmax())]
-
     def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
         """``soft``: the Gumbel-weighted sum of every candidate (the paper's form). ``hard``: only the sampled op
         runs, scaled by its straight-through one-hot weight (GDAS; the weight steps' default on a CPU); its
