@@ -4,7 +4,8 @@ Runs (or resumes) a search of a space preset, then for N random architectures co
 the sub-network the trained supernet computes (every choice made certain, batch statistics) with the score
 of the same architecture trained from scratch; prints Kendall's tau and Spearman's rho between the two.
 A one-shot search can only pick well what its supernet ranks well. Each trained architecture is kept in its
-own resumable run folder and every score in <out>/results.json.
+own resumable run folder under --out, and every finished score in benchmarks/results/ (tracked by git, so a
+run spans sessions: commit it).
 
     python benchmarks/supernet_ranking.py --space digits --preset small --n 10
 """
@@ -46,10 +47,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
+    parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     args = parser.parse_args()
 
-    out = args.out or Path("benchmarks/out") / f"ranking-{args.space}-{args.preset}-{args.device}"
+    steps = f"-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
+    name = f"ranking-{args.space}-{args.preset}-{args.device}{steps}"
+    out = args.out or Path("benchmarks/out") / name
     space = get_preset(args.space, args.preset)
     run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
                              seed=args.seed, out_dir=out / "search", lut_dir=args.lut_dir, workdir=args.workdir,
@@ -60,7 +64,8 @@ def main() -> None:
     net.mode = "soft"
     net.train()  # batch statistics: the running ones mix every sub-network the supernet ever ran
     test = task.test_pool()
-    results_path = out / "results.json"
+    results_path = args.results or Path("benchmarks/results") / f"{name}.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(results_path.read_text()) if results_path.exists() else {}
     rng = random.Random(args.seed)
     archs = [Architecture.sample(space, rng) for _ in range(args.n)]
