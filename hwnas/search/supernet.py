@@ -93,8 +93,6 @@ class Supernet(nn.Module):
     regressor when the space declares one; inputs are resized to the resolution the policy of their view
     currently samples. Outputs are keyed like an ArchitectureNetwork's, so a task's loss serves both."""
 
-    MODES = ("soft", "hard", "gates")
-
     def __init__(self, preset: SpacePreset):
         super().__init__()
         self.preset = preset
