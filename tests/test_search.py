@@ -60,7 +60,7 @@ def test_a_width_mask_equals_a_narrower_op(template, output_module):
     mixed = MixedLayer(layer).eval()
     mixed.alpha_width.data = torch.tensor([1e4, -1e4])  # width 4 for certain
     x = torch.randn(2, 8, 12, 12)
-    y = mixed(x, tau=1.0)
+    y, _ = mixed(x, tau=1.0)
     narrow = OpTemplate.parse(template).instantiate(8, 4, 2, 12).build_module()
     state = {
         k: v[:4] if k.startswith(output_module) and v.ndim else v for k, v in mixed.candidates[0].state_dict().items()
@@ -68,6 +68,29 @@ def test_a_width_mask_equals_a_narrower_op(template, output_module):
     narrow.load_state_dict(state)
     assert torch.allclose(y[:, :4], narrow(x), atol=1e-5)
     assert torch.all(y[:, 4:] == 0)
+
+
+@pytest.mark.parametrize(("space", "preset"), [("avatar", "tiny"), ("avatar", "small"), ("digits", "tiny")])
+def test_a_selected_sub_network_is_the_derived_child(space, preset):
+    """The supernet with one architecture selected computes what that architecture's stand-alone network
+    computes with the inherited (sliced) weights: Fused-MBConv's hidden width is cin·e of the chosen input
+    width and its residual exists only where the chosen widths match, as in the child."""
+    p = get_preset(space, preset)
+    torch.manual_seed(0)
+    net = Supernet(p)
+    size = max(max(r) for r in p.resolutions.values())
+    for seed in range(4):
+        arch = Architecture.sample(p, random.Random(seed))
+        net.select(arch)
+        child = net.child(arch)
+        x = torch.randn(3, len(p.views), size, size)
+        for training in (True, False):
+            net.train(training)
+            child.train(training)
+            got, want = net(x), child(x)
+            assert set(got) == set(want)
+            for key in want:
+                assert torch.allclose(got[key], want[key], atol=1e-5), (seed, training, key)
 
 
 def test_reinforce_moves_probability_towards_the_better_choice():
@@ -249,9 +272,11 @@ def test_hard_op_sampling_runs_one_op_and_still_trains_every_op_logit():
     calls = []
     for i, op in enumerate(mixed.candidates):
         op.register_forward_hook(lambda *_, i=i: calls.append(i))
-    y = mixed(x, tau=1.0, mode="hard")
+    y, _ = mixed(x, tau=1.0, mode="hard")
     assert len(calls) == 1
-    assert torch.allclose(y, mixed.candidates[calls[0]](x), atol=1e-6)  # one-hot weight 1, full-width mask
+    alone = layer.ops[calls[0]].instantiate(8, 8, 1, 6).build_module().train()  # with its residual, if any
+    alone.load_state_dict(mixed.candidates[calls[0]].state_dict())
+    assert torch.allclose(y, alone(x), atol=1e-6)  # one-hot weight 1, full-width mask
     y.pow(2).mean().backward()
     assert (mixed.alpha_op.grad != 0).all()
 
@@ -326,7 +351,7 @@ def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
         says_op0 = []
         for _ in range(20):
             mixed.alpha_op.grad = None
-            y = mixed(x, tau=1.0, mode=mode)
+            y, _ = mixed(x, tau=1.0, mode=mode)
             (y - target).pow(2).sum().backward()
             says_op0.append(bool(mixed.alpha_op.grad[0] < mixed.alpha_op.grad[1]))  # descent raises op 0
         verdicts[mode] = sum(says_op0) / len(says_op0)

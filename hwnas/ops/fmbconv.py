@@ -14,6 +14,7 @@ from hwnas.ops.registry import OpType, register
 class FusedMBConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int, expansion: int, stride: int):
         super().__init__()
+        self.expansion, self.stride = expansion, stride
         if expansion == 1:
             self.block: nn.Module = ConvBNAct(cin, cout, kernel, stride)
         else:
@@ -21,8 +22,13 @@ class FusedMBConv(nn.Module):
             self.block = nn.Sequential(ConvBNAct(cin, hidden, kernel, stride), ConvBNAct(hidden, cout, 1, 1, act=False))
         self.residual = stride == 1 and cin == cout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
+    def forward(self, x: torch.Tensor, hidden_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``hidden_mask`` (channels of the expansion) lets a supernet run this op at a narrower input width:
+        the op of width cin has cin·e hidden channels, the first cin·e of the widest op's."""
+        if hidden_mask is None or self.expansion == 1:
+            y = self.block(x)
+        else:
+            y = self.block[1](self.block[0](x) * hidden_mask[None, :, None, None])
         return x + y if self.residual else y
 
 

@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwnas.ops.fmbconv import FusedMBConv
 from hwnas.search.policy import ResolutionPolicy
 from hwnas.space.architecture import Architecture, BranchChoice, LayerChoice
 from hwnas.space.declared import LayerCandidates, SpacePreset
-from hwnas.space.network import REGRESSED, resize_views
+from hwnas.space.network import REGRESSED, ArchitectureNetwork, resize_views
 
 
 def width_masks(widths: tuple[int, ...]) -> torch.Tensor:
@@ -23,39 +24,71 @@ def width_masks(widths: tuple[int, ...]) -> torch.Tensor:
 
 class MixedLayer(nn.Module):
     """One searchable layer. Every candidate op is built at the maximum input and output width; the output
-    is the Gumbel-weighted sum of the candidates, multiplied by the Gumbel-weighted mixture of width masks."""
+    is the Gumbel-weighted sum of the candidates, multiplied by the Gumbel-weighted mixture of width masks.
+
+    So that a sub-network equals the child the search derives (same function, sliced weights), the layer
+    also takes the distribution ``w_in`` over its input widths (the previous layer's sampled width weights):
+    a Fused-MBConv's hidden channels are masked to cin·e, and its residual, which the child has only at stride 1
+    with cin = cout, is added by the layer with the probability that the two widths are equal."""
 
     def __init__(self, layer: LayerCandidates):
         super().__init__()
         self.ops_names = [t.name for t in layer.ops]
-        cin, cout = max(layer.in_widths), max(layer.out_widths)
+        self.cin, self.cout = max(layer.in_widths), max(layer.out_widths)
         self.candidates = nn.ModuleList(
-            [t.instantiate(cin, cout, layer.stride, max(layer.size, 1)).build_module().train() for t in layer.ops]
+            [
+                t.instantiate(self.cin, self.cout, layer.stride, max(layer.size, 1)).build_module().train()
+                for t in layer.ops
+            ]
         )
+        for op in self.candidates:
+            if isinstance(op, FusedMBConv):
+                op.residual = False  # added in _run, where the widths are known
         self.widths = layer.out_widths
         self.alpha_op = nn.Parameter(torch.zeros(len(layer.ops)))
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
         self.register_buffer("masks", width_masks(layer.out_widths))
+        self.register_buffer("in_widths", torch.tensor(layer.in_widths))
+        self.register_buffer("same_width", (self.in_widths[:, None] == torch.tensor(self.widths)[None, :]).float())
 
-    def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
-        """``soft``: the Gumbel-weighted sum of every candidate (the paper's form). ``hard``: only the sampled op
-        runs, scaled by its straight-through one-hot weight (GDAS; the weight steps' default on a CPU); its
-        gradient says how good the sampled op is, nothing about the others. ``gates``: ProxylessNAS's two-path
-        binary gates for architecture steps — two ops are drawn, one runs with gradients and the other without,
-        and each gate's gradient is <its output, dL/dy>: the two logits move by how the two ops compare."""
+    def forward(
+        self, x: torch.Tensor, tau: float, mode: str = "soft", w_in: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the output and the sampled width weights (the next layer's ``w_in``). ``soft``: the
+        Gumbel-weighted sum of every candidate (the paper's form). ``hard``: only the sampled op runs, scaled by
+        its straight-through one-hot weight (GDAS); its gradient says how good the sampled op is, nothing about
+        the others. ``gates``: ProxylessNAS's two-path binary gates for architecture steps — two ops are drawn,
+        one runs with gradients and the other without, and each gate's gradient is <its output, dL/dy>: the two
+        logits move by how the two ops compare."""
+        if w_in is None:
+            w_in = torch.ones(len(self.in_widths), device=x.device) / len(self.in_widths)
         w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
+        run = lambda k: self._run(k, x, w_in, w_width)  # noqa: E731
         if mode == "gates" and len(self.candidates) > 1:
-            y = self._gated_pair(x)
+            y = self._gated_pair(run)
         elif mode in ("hard", "gates"):
             w_op = F.gumbel_softmax(self.alpha_op, tau=tau, hard=True)
             k = int(w_op.argmax())
-            y = w_op[k] * self.candidates[k](x)
+            y = w_op[k] * run(k)
         else:
             w_op = F.gumbel_softmax(self.alpha_op, tau=tau)
-            y = sum(w * op(x) for w, op in zip(w_op, self.candidates, strict=True))
-        return y * (w_width @ self.masks)[None, :, None, None]
+            y = sum(w * run(k) for k, w in enumerate(w_op))
+        return y * (w_width @ self.masks)[None, :, None, None], w_width
 
-    def _gated_pair(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, k: int, x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor) -> torch.Tensor:
+        op = self.candidates[k]
+        if not isinstance(op, FusedMBConv):
+            return op(x)
+        e = op.expansion
+        hidden = torch.arange(self.cin * e, device=x.device)[None, :] < self.in_widths[:, None] * e
+        y = op(x, w_in @ hidden.to(w_in))
+        if op.stride == 1:
+            same = w_in @ self.same_width @ w_out  # probability that the child's cin equals its cout
+            skip = F.pad(x, (0, 0, 0, 0, 0, self.cout - self.cin)) if self.cout >= self.cin else x[:, : self.cout]
+            y = y + same * skip
+        return y
+
+    def _gated_pair(self, run) -> torch.Tensor:
         pair = torch.multinomial(F.softmax(self.alpha_op.detach(), 0), 2, replacement=False)
         p = F.softmax(self.alpha_op[pair], 0)
         active = int(torch.multinomial(p.detach(), 1))
@@ -63,10 +96,10 @@ class MixedLayer(nn.Module):
         outputs = []
         for slot, k in enumerate(pair.tolist()):
             if slot == active:
-                outputs.append(self.candidates[k](x))
+                outputs.append(run(k))
             else:
                 with torch.no_grad():
-                    outputs.append(self.candidates[k](x))
+                    outputs.append(run(k))
         return gates[0] * outputs[0] + gates[1] * outputs[1]
 
 
@@ -82,9 +115,9 @@ class BranchSupernet(nn.Module):
         self.head = nn.Linear(last, preset.outputs[branch])
 
     def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
-        x = self.stem(x)
+        x, w = self.stem(x), None
         for layer in self.layers:
-            x = layer(x, tau, mode)
+            x, w = layer(x, tau, mode, w)
         return self.head(x.mean(dim=(2, 3)))
 
 
@@ -136,6 +169,26 @@ class Supernet(nn.Module):
         for view, policy in self.policies.items():
             policy.current = self.preset.resolutions[view].index(arch.resolutions[view])
             policy.theta.fill_(-certainty)[policy.current] = certainty
+
+    @torch.no_grad()
+    def child(self, arch: Architecture) -> ArchitectureNetwork:
+        """The stand-alone network of ``arch`` with the supernet's weights: each tensor is the leading slice
+        of its widest counterpart (FBNetV2's channel masking keeps the first channels). After ``select(arch)``
+        the supernet computes the same function (tests/test_search.py)."""
+        net = ArchitectureNetwork(arch, self.preset)
+        pairs = [] if self.regressor is None else [(net.regressor, self.regressor)]
+        for b, choice in zip(self.branches, arch.branches, strict=True):
+            modules = list(net.branches[f"{b.view}__{b.branch}"])
+            ops = [
+                layer.candidates[layer.ops_names.index(c.op)] for layer, c in zip(b.layers, choice.layers, strict=True)
+            ]
+            pairs += [(modules[0], b.stem), *zip(modules[1 : 1 + len(ops)], ops, strict=True), (modules[-1], b.head)]
+        for small, wide in pairs:
+            wide_state = wide.state_dict()
+            small.load_state_dict(
+                {k: wide_state[k][tuple(slice(0, n) for n in v.shape)] for k, v in small.state_dict().items()}
+            )
+        return net
 
     def derive(self) -> Architecture:
         """The most likely architecture: argmax op and width per layer, argmax resolution per view."""
