@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,29 @@ def test_shapes_follow_the_preset_and_the_avatar_space(tiny):
         t.identities * t.test_frames,
         t.identities * t.extreme_frames,
     ]
+
+
+def test_every_resolution_of_the_space_is_rendered_natively(tiny):
+    """A 16 px encoder of the tiny space reads the 16 px rendering of the same frames, not a resampled 24 px
+    one: the same scene (strongly correlated with the resampled view) with its own pixels."""
+    from hwnas.space import get_preset
+    from hwnas.space.architecture import Architecture
+    from hwnas.tasks.avatar.network import AvatarNetwork
+
+    space = get_preset("avatar", "tiny")
+    assert {tiny.views.shape[-1], *tiny.native} == set(space.resolutions["left_eye"])
+    batch = tiny.batch(torch.arange(8))
+    native, resampled = batch["views"].at(16), torch.nn.functional.interpolate(batch["views"][24], size=16, mode="area")
+    assert native.shape == resampled.shape == (8, 3, 16, 16)
+    assert not torch.allclose(native, resampled, atol=0.05)
+    assert np.corrcoef(native.flatten().numpy(), resampled.flatten().numpy())[0, 1] > 0.9
+    arch = Architecture.sample(space, random.Random(0))
+    arch = Architecture(arch.space, arch.preset, {v: 16 for v in arch.resolutions}, arch.branches)
+    net = AvatarNetwork(arch, space, 24).eval()
+    with torch.no_grad():
+        from_pyramid = net(batch["views"])["z"]
+        assert torch.equal(from_pyramid, net.encode({v: native[:, i : i + 1] for i, v in enumerate(net.views)})["z"])
+        assert not torch.allclose(from_pyramid, net(batch["views"][24])["z"])
 
 
 def test_extreme_frames_are_asymmetric_and_rare_in_training():

@@ -51,10 +51,27 @@ class ArchitectureNetwork(nn.Module):
         return out
 
 
-def resize_views(views: torch.Tensor, names: list[str], resolutions: dict[str, int]) -> dict[str, torch.Tensor]:
+class ViewPyramid(dict):
+    """The same frames' views rendered natively at several resolutions, ``{res: (N, n views, res, res)}``:
+    a network reads the one at its resolution rather than a resampling of the largest, so that a resolution
+    choice carries the information a camera at that resolution would give."""
+
+    def at(self, res: int) -> torch.Tensor:
+        if res in self:
+            return self[res]
+        largest = self[max(self)]
+        return F.interpolate(largest, size=(res, res), mode="area")
+
+    def to(self, device: torch.device | str) -> ViewPyramid:
+        return ViewPyramid({r: v.to(device) for r, v in self.items()})
+
+
+def resize_views(
+    views: torch.Tensor | ViewPyramid, names: list[str], resolutions: dict[str, int]
+) -> dict[str, torch.Tensor]:
     out = {}
     for i, view in enumerate(names):
         res = resolutions[view]
-        x = views[:, i : i + 1]
+        x = (views.at(res) if isinstance(views, ViewPyramid) else views)[:, i : i + 1]
         out[view] = x if x.shape[-1] == res else F.interpolate(x, size=(res, res), mode="area")
     return out

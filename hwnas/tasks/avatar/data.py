@@ -6,13 +6,14 @@ frame, its split (train / test / extreme) and the identities' appearance vectors
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hwnas.core.errors import HwnasError
+from hwnas.space.network import ViewPyramid
 from hwnas.tasks.avatar.decoder import keypoints, latent_map
 from hwnas.tasks.avatar.expressions import GAZE, N_APPEARANCE, Identity, extreme_frames, training_video
 from hwnas.tasks.avatar.hmc import VIEWS, render_hmc
@@ -24,6 +25,7 @@ SPLITS = ("train", "test", "extreme")
 class TaskPreset:
     name: str
     view_res: int  # HMC view size the heavy baseline consumes (the space's largest resolution)
+    native_res: tuple[int, ...]  # the space's smaller resolutions, each rendered natively too
     render_size: int  # avatar image size for the render loss and MSE
     identities: int
     train_videos: int  # per identity
@@ -37,9 +39,9 @@ class TaskPreset:
 
 
 TASK_PRESETS = {
-    "tiny": TaskPreset("tiny", 24, 24, 2, 2, 60, 40, 24, 16, 8, 40, 32),
-    "small": TaskPreset("small", 64, 48, 4, 3, 300, 200, 100, 64, 16, 1200, 48),
-    "paper": TaskPreset("paper", 192, 128, 10, 6, 600, 400, 200, 256, 40, 20000, 64),
+    "tiny": TaskPreset("tiny", 24, (16,), 24, 2, 2, 60, 40, 24, 16, 8, 40, 32),
+    "small": TaskPreset("small", 80, (48, 64), 48, 4, 3, 300, 200, 100, 64, 16, 1200, 48),
+    "paper": TaskPreset("paper", 192, (128, 160), 128, 10, 6, 600, 400, 200, 256, 40, 20000, 64),
 }
 
 
@@ -59,6 +61,7 @@ class AvatarData:
     split: torch.Tensor  # (N,) long, index into SPLITS
     appearance: torch.Tensor  # (n_identities, N_APPEARANCE)
     params: torch.Tensor | None = None  # (N, N_PARAMS) for synthetic data
+    native: dict[int, torch.Tensor] = field(default_factory=dict)  # the same frames at smaller resolutions
 
     def __len__(self) -> int:
         return len(self.z)
@@ -67,8 +70,13 @@ class AvatarData:
         return torch.nonzero(self.split == SPLITS.index(split)).squeeze(1)
 
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        views = self.views[idx].float() / 255.0
+        if self.native:
+            views = ViewPyramid(
+                {self.views.shape[-1]: views, **{r: v[idx].float() / 255.0 for r, v in self.native.items()}}
+            )
         return {
-            "views": self.views[idx].float() / 255.0,
+            "views": views,
             "z": self.z[idx],
             "g": self.g[idx],
             "y": self.y[idx],
@@ -94,14 +102,19 @@ def synthesize(preset: TaskPreset, seed: int = 0) -> AvatarData:
     appearance = torch.tensor(np.stack([person.appearance() for person in identities]))
     cameras = torch.tensor(np.stack([person.camera for person in identities]))
     generator = torch.Generator().manual_seed(seed)
-    views = torch.empty(len(p), 3, preset.view_res, preset.view_res, dtype=torch.uint8)
+    views = {r: torch.empty(len(p), 3, r, r, dtype=torch.uint8) for r in (preset.view_res, *preset.native_res)}
     for start in range(0, len(p), 512):
         sl = slice(start, start + 512)
-        rendered = render_hmc(p[sl], appearance[identity[sl]], cameras[identity[sl]], preset.view_res, generator)
-        views[sl] = torch.cat([rendered[v] for v in VIEWS], 1).mul(255).round().to(torch.uint8)
+        state = generator.get_state()  # every resolution sees the same pose jitter, lighting and noise seed
+        for res, out in views.items():
+            generator.set_state(state)
+            rendered = render_hmc(p[sl], appearance[identity[sl]], cameras[identity[sl]], res, generator)
+            out[sl] = torch.cat([rendered[v] for v in VIEWS], 1).mul(255).round().to(torch.uint8)
     z = p @ latent_map(preset.latent_dim).T
     y = keypoints(p, appearance[identity], preset.keypoints)
-    return AvatarData(views, z, p[:, GAZE].clone(), y, identity, torch.tensor(np.concatenate(split)), appearance, p)
+    largest = views.pop(preset.view_res)
+    split_index = torch.tensor(np.concatenate(split))
+    return AvatarData(largest, z, p[:, GAZE].clone(), y, identity, split_index, appearance, p, views)
 
 
 # ---- bring your own data ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hwnas.core.errors import HwnasError
 from hwnas.ops.conv import ConvBNAct
+from hwnas.space.network import ViewPyramid
 
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 # base width of EEM per task preset: the `paper` one gives about 2.9 GFLOPs for three 192x192 views
@@ -56,7 +57,9 @@ class EEMEncoder(nn.Module):
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(inputs["views"])
 
-    def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
+        if isinstance(views, ViewPyramid):
+            views = views.at(self.input_res)
         if views.shape[-1] != self.input_res:
             views = F.interpolate(views, size=(self.input_res, self.input_res), mode="area")
         h = torch.cat([enc(views[:, i : i + 1]) for i, enc in enumerate(self.views)], 1)
