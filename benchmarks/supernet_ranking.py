@@ -3,9 +3,9 @@
 Runs (or resumes) a search of a space preset, then for N random architectures compares the held-out score of
 the sub-network the trained supernet computes (every choice made certain, batch statistics) with the score
 of the same architecture trained from scratch; prints Kendall's tau and Spearman's rho between the two.
-A one-shot search can only pick well what its supernet ranks well. Each trained architecture is kept in its
-own resumable run folder under --out, and every finished score in benchmarks/results/ (tracked by git, so a
-run spans sessions: commit it).
+A one-shot search can only pick well what its supernet ranks well. The supernet scores all N
+architectures first; each trained architecture is kept in its own resumable run folder under --out, and every
+score in benchmarks/results/ (tracked by git, so a run spans sessions without the search's checkpoint).
 
     python benchmarks/supernet_ranking.py --space digits --preset small --n 10
 """
@@ -17,22 +17,11 @@ import json
 import random
 from pathlib import Path
 
-import torch
-
 from hwnas.lut.fidelity import kendall, spearman
-from hwnas.search.loop import SEARCH_CHECKPOINT
-from hwnas.search.supernet import Supernet
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
-from hwnas.train.checkpoint import load_checkpoint
 from hwnas.workflows.runs import load_trained, train_run
-from hwnas.workflows.searches import SearchRequest, run_search, search_task
-
-
-def held_out_score(net: torch.nn.Module, task, idx: torch.Tensor) -> float:
-    with torch.no_grad():
-        scores = [task.score(net(task.batch(chunk)["views"]), task.batch(chunk)) for chunk in idx.split(256)]
-    return sum(scores) / len(scores)
+from hwnas.workflows.searches import SearchRequest, held_out_score, load_supernet, run_search, search_task
 
 
 def main() -> None:
@@ -55,38 +44,34 @@ def main() -> None:
     name = f"ranking-{args.space}-{args.preset}-{args.device}{steps}"
     out = args.out or Path("benchmarks/out") / name
     space = get_preset(args.space, args.preset)
-    run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
-                             seed=args.seed, out_dir=out / "search", lut_dir=args.lut_dir, workdir=args.workdir,
-                             progress=False))  # fmt: skip
-    task = search_task(space, args.seed)
-    net = Supernet(space)
-    net.load_state_dict(load_checkpoint(out / "search" / SEARCH_CHECKPOINT, ("net",))["net"])
-    net.mode = "soft"
-    net.train()  # batch statistics: the running ones mix every sub-network the supernet ever ran
-    test = task.test_pool()
     results_path = args.results or Path("benchmarks/results") / f"{name}.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(results_path.read_text()) if results_path.exists() else {}
     rng = random.Random(args.seed)
-    archs = [Architecture.sample(space, rng) for _ in range(args.n)]
-    for i, arch in enumerate(archs):
-        key = str(i)
-        if key in rows:
+    archs = {str(i): Architecture.sample(space, rng) for i in range(args.n)}
+    task = search_task(space, args.seed)
+    if any(key not in rows for key in archs):  # every supernet score first: a later session needs no supernet
+        run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
+                                 seed=args.seed, out_dir=out / "search", lut_dir=args.lut_dir, workdir=args.workdir,
+                                 progress=False))  # fmt: skip
+        net = load_supernet(out / "search", space)
+        for key, arch in archs.items():
+            rows.setdefault(key, {"supernet": held_out_score(net, task, arch)})
+        results_path.write_text(json.dumps(rows, indent=2))
+    for key, arch in archs.items():
+        if "stand_alone" in rows[key]:
             continue
-        net.select(arch)
-        supernet_score = held_out_score(net, task, test)
-        path = out / "archs" / f"{i}.json"
+        path = out / "archs" / f"{key}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         arch.save(path)
         run_dir, _ = train_run(str(path.resolve()), args.preset, args.train_steps, seed=args.seed,
                                run_dir=out / "train" / key, progress=False)  # fmt: skip
-        trained = load_trained(run_dir)[2]
-        rows[key] = {"supernet": supernet_score, "stand_alone": held_out_score(trained, task, test)}
+        rows[key]["stand_alone"] = held_out_score(load_trained(run_dir)[2], task)
         results_path.write_text(json.dumps(rows, indent=2))
-        print(f"  architecture {i}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
+        print(f"  architecture {key}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
               flush=True)  # fmt: skip
-    a = [rows[k]["supernet"] for k in sorted(rows, key=int)]
-    b = [rows[k]["stand_alone"] for k in sorted(rows, key=int)]
+    done = [k for k in archs if "stand_alone" in rows[k]]
+    a, b = [rows[k]["supernet"] for k in done], [rows[k]["stand_alone"] for k in done]
     print(f"{args.space}/{args.preset}: {len(a)} architectures, held-out score (lower is better)")
     print(f"Kendall tau {kendall(a, b):+.3f}, Spearman rho {spearman(a, b):+.3f} (supernet vs stand-alone)")
 

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from hwnas.core.errors import HwnasError
 from hwnas.deploy.endtoend import check_architecture, measure_encoder
 from hwnas.lut.table import LatencyTable
@@ -13,14 +16,16 @@ from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
 from hwnas.search.config import METHODS, SearchConfig
 from hwnas.search.extremes import extreme_architecture, latency_range
-from hwnas.search.loop import SEARCH_CONFIG, search
+from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, search
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
+from hwnas.search.supernet import Supernet
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.space.network import ArchitectureNetwork
 from hwnas.tasks.registry import build_task, task_class
+from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
 from hwnas.train.rundir import bind_config, read_json
 from hwnas.workflows.tables import ensure_table, open_device
@@ -183,6 +188,28 @@ def _check_table_belongs(table: LatencyTable, device: str, space: SpacePreset) -
     for key, want in (("device", device), ("space", space.space), ("preset", space.preset)):
         if key in m and m[key] != want:
             raise HwnasError(f"latency table says {key} {m[key]!r}, not {want!r}; rebuild it with `hwnas build-lut`")
+
+
+def load_supernet(search_dir: Path, space: SpacePreset) -> Supernet:
+    """The supernet of a search folder, ready to score sub-networks: ``soft`` mode and batch statistics (the
+    running ones mix every sub-network the supernet ever ran)."""
+    net = Supernet(space)
+    net.load_state_dict(load_checkpoint(search_dir / SEARCH_CHECKPOINT, ("net",))["net"])
+    net.mode = "soft"
+    return net.train()
+
+
+@torch.no_grad()
+def held_out_score(net: nn.Module, task: Task, arch: Architecture | None = None) -> float:
+    """The task's score (lower is better) on its held-out pool; with ``arch``, ``net`` is a supernet and the
+    score is that of its sub-network ``arch`` (how a one-shot search ranks architectures)."""
+    if arch is not None:
+        net.select(arch)
+    scores = []
+    for chunk in task.test_pool().split(256):
+        batch = task.batch(chunk)
+        scores.append(task.score(net(batch["views"]), batch))
+    return sum(scores) / len(scores)
 
 
 def summary(outcome: SearchOutcome) -> list[str]:
