@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
     parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
+    parser.add_argument("--only", default=None, help="comma-separated labels to make (eem, AVE-M, random-S, ...)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the rows so far")
     args = parser.parse_args()
 
@@ -126,6 +127,8 @@ def main() -> None:
     bench = Bench(args, space, device, backend, args.train_steps or task_preset(args.preset).steps, out)
     for seed in (int(s) for s in args.seeds.split(",")):
         for label, method, target_key, ee_loss in plan(targets):
+            if args.only is not None and label not in args.only.split(","):
+                continue
             key = f"{label}/seed{seed}"
             target = targets[target_key] if target_key else None
             row = results.update(key, lambda: bench.row(seed, label, method, target, ee_loss))  # noqa: B023
