@@ -94,7 +94,7 @@ def test_export_command(tmp_path):
 
 def test_tflite_export_matches_onnxruntime_or_is_refused(tmp_path):
     pytest.importorskip("onnx2tf")
-    from hwnas.deploy.tflite import check_against_onnx
+    from hwnas.measure.tflite import check_against_onnx
 
     arch = arch_with_channel_changing_skips()
     torch.manual_seed(0)

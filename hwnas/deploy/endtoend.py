@@ -12,11 +12,12 @@ from torch import nn
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.measurement import Measurement
-from hwnas.deploy.export import export_encoder
+from hwnas.deploy.export import EXPORT_FORMATS, export_encoder
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.artifacts import ONNX_OPSET
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
+from hwnas.measure.tflite import converter_version
 from hwnas.measure.worker import measure_in_fresh_process
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -27,13 +28,16 @@ def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, work
     """Export into ``<workdir>/models`` (cached by structure) and measure end to end with the device's backend
     and profile settings, in a fresh process: right after training, torch's spinning worker threads would
     slow an in-process measurement by half. Weights do not matter for latency."""
-    if backend.artifact_format != "onnx":
-        raise HwnasError(f"end-to-end measurement of {backend.artifact_format} models is not supported yet")
-    blob = "|".join([str(net), json.dumps(net.deploy_inputs()), torch.__version__, str(ONNX_OPSET)])
-    path = Path(workdir) / "models" / f"encoder-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.onnx"
-    if not path.exists():
-        export_encoder(net, path)
+    fmt = backend.artifact_format
+    if fmt not in EXPORT_FORMATS:
+        raise HwnasError(f"backend {backend.name!r} takes .{fmt} models, which hwnas cannot export")
     backend.check()
+    parts = [str(net), json.dumps(net.deploy_inputs()), torch.__version__, str(ONNX_OPSET)]
+    if fmt == "tflite":
+        parts.append(converter_version())
+    path = Path(workdir) / "models" / f"encoder-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:16]}.{fmt}"
+    if not path.exists():
+        export_encoder(net, path, fmt)
     return measure_in_fresh_process(backend, device, path)
 
 

@@ -42,6 +42,6 @@ def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
     export_onnx(DeployedEncoder(net), net.deploy_inputs(), onnx_path, list(net.output_names))
     if fmt == "onnx":
         return path
-    from hwnas.deploy.tflite import onnx_to_tflite
+    from hwnas.measure.tflite import onnx_to_tflite
 
     return onnx_to_tflite(onnx_path, path)

@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import atomic_path
+from hwnas.measure.tflite import convert_many, converter_version, onnx_to_tflite
 from hwnas.ops import OpSpec
 
 ONNX_OPSET = 17
@@ -51,8 +53,10 @@ class ArtifactCache:
         self.root = Path(root)
 
     def fingerprint(self, spec: OpSpec, fmt: str) -> str:
-        blob = "|".join([spec.key, fmt, torch.__version__, str(ONNX_OPSET), _EXPORT_FORMAT_VERSION])
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        parts = [spec.key, fmt, torch.__version__, str(ONNX_OPSET), _EXPORT_FORMAT_VERSION]
+        if fmt == "tflite":
+            parts.append(converter_version())
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
     def path(self, spec: OpSpec, fmt: str) -> Path:
         return self.root / fmt / f"{spec.key}-{self.fingerprint(spec, fmt)}.{fmt}"
@@ -64,4 +68,18 @@ class ArtifactCache:
         if fmt == "onnx":
             torch.manual_seed(int(self.fingerprint(spec, fmt), 16) % 2**31)
             return export_onnx(spec.build_module(), {"input": spec.input_shape}, path)
+        if fmt == "tflite":
+            return onnx_to_tflite(self.get(spec, "onnx"), path)
         raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
+
+    def prepare(self, specs: Sequence[OpSpec], fmt: str, workers: int = 2, progress: bool = False) -> dict[str, str]:
+        """Create the missing artifacts of ``specs`` up front: TFLite conversions run in parallel worker
+        processes. Returns op key -> reason for each op that could not be converted."""
+        if fmt != "tflite":
+            return {}
+        missing = {self.path(s, fmt): s for s in specs if not self.path(s, fmt).exists()}
+        jobs = [(self.get(spec, "onnx"), path) for path, spec in missing.items()]
+        bar = tqdm(total=len(jobs), desc="convert to tflite", unit="op", disable=not progress or not jobs)
+        with bar:
+            failures = convert_many(jobs, workers, on_done=lambda: bar.update(1))
+        return {missing[path].key: reason for path, reason in failures.items()}

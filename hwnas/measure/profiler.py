@@ -61,8 +61,11 @@ class Profiler:
         self.device, self.backend, self.store, self.cache = device, backend, store, cache
         self.settings = device.profile
         self.config_id = backend.config_id()
+        self.unconvertible: dict[str, str] = {}  # op key -> why its artifact could not be made
 
     def measure_spec(self, spec: OpSpec) -> Measurement:
+        if spec.key in self.unconvertible:
+            raise HwnasError(self.unconvertible[spec.key])
         artifact = self.cache.get(spec, self.backend.artifact_format)
         s = self.settings
         return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
@@ -89,10 +92,13 @@ class Profiler:
         done = self.store.results(dev, cid, [s.key for s in specs])
         todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
         report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo))
+        ref = reference_op(specs) if specs else None
+        if todo:  # every artifact first: conversions (TFLite) run in parallel processes
+            needed = [OVERHEAD_OP, *([ref] if ref else []), *todo]
+            self.unconvertible = self.cache.prepare(needed, self.backend.artifact_format, progress=progress)
 
         if todo and overhead_ms(self.store, dev, cid) is None:
             self._calibrate("overhead", OVERHEAD_OP, report)
-        ref = reference_op(specs) if specs else None
         if todo and ref is not None:
             self._calibrate("reference", ref, report)
 

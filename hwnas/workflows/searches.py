@@ -129,11 +129,9 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         result = search(
             space, table, task, config, request.progress, request.torch_device, run_dir=out_dir, binding=binding
         )
-    check = None
-    if backend.artifact_format == "onnx":
-        check = check_architecture(result.architecture, space, table, device, backend, request.workdir)
+    check = check_architecture(result.architecture, space, table, device, backend, request.workdir)
     context = {"device": device.name, "backend": backend.name, "speedup": request.speedup, "reference": reference}
-    write_report(result, space, config, out_dir, table_path, request.method, check.as_dict() if check else None,
+    write_report(result, space, config, out_dir, table_path, request.method, check.as_dict(),
                  context)  # fmt: skip
     return SearchOutcome(out_dir, result.architecture, read_json(out_dir / REPORT), False)
 

@@ -10,7 +10,10 @@ from hwnas.core.registry import load_target
 from hwnas.measure.backends.base import ARTIFACT_FORMATS, Backend
 
 ENTRY_POINT_GROUP = "hwnas.backends"
-BUILTINS = {"onnxruntime": "hwnas.measure.backends.ort:OnnxRuntimeBackend"}
+BUILTINS = {
+    "onnxruntime": "hwnas.measure.backends.ort:OnnxRuntimeBackend",
+    "litert": "hwnas.measure.backends.litert:LiteRTBackend",
+}
 
 
 @dataclass(frozen=True)

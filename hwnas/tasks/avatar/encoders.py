@@ -62,7 +62,10 @@ class EEMEncoder(nn.Module):
             views = views.at(self.input_res)
         if views.shape[-1] != self.input_res:
             views = F.interpolate(views, size=(self.input_res, self.input_res), mode="area")
-        h = torch.cat([enc(views[:, i : i + 1]) for i, enc in enumerate(self.views)], 1)
+        # a Gather per view, not a channel Slice: onnx2tf mis-converts NCHW channel slices (measure/tflite.py)
+        h = torch.cat(
+            [enc(views.index_select(1, views.new_tensor([i], dtype=torch.long))) for i, enc in enumerate(self.views)], 1
+        )
         h = self.trunk(h)
         return {"z": self.z(h), "g": self.g(h), "y": self.y(h)}
 
