@@ -3,6 +3,8 @@ resolution policy per view; ``derive()`` reads the most likely architecture off 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,7 +65,7 @@ class MixedLayer(nn.Module):
         if w_in is None:
             w_in = torch.ones(len(self.in_widths), device=x.device) / len(self.in_widths)
         w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
-        run = lambda k: self._run(k, x, w_in, w_width)  # noqa: E731
+        run = partial(self._run, x=x, w_in=w_in, w_out=w_width)
         if mode == "gates" and len(self.candidates) > 1:
             y = self._gated_pair(run)
         elif mode in ("hard", "gates"):
