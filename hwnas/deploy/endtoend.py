@@ -14,10 +14,9 @@ from hwnas.core.errors import HwnasError
 from hwnas.core.measurement import Measurement
 from hwnas.deploy.export import EXPORT_FORMATS, export_encoder
 from hwnas.lut.table import LatencyTable
-from hwnas.measure.artifacts import ONNX_OPSET
+from hwnas.measure.artifacts import toolchain
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
-from hwnas.measure.tflite import converter_version
 from hwnas.measure.worker import measure_in_fresh_process
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -32,9 +31,7 @@ def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, work
     if fmt not in EXPORT_FORMATS:
         raise HwnasError(f"backend {backend.name!r} takes .{fmt} models, which hwnas cannot export")
     backend.check()
-    parts = [str(net), json.dumps(net.deploy_inputs()), torch.__version__, str(ONNX_OPSET)]
-    if fmt == "tflite":
-        parts.append(converter_version())
+    parts = [str(net), json.dumps(net.deploy_inputs()), *toolchain(fmt)]
     path = Path(workdir) / "models" / f"encoder-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:16]}.{fmt}"
     if not path.exists():
         export_encoder(net, path, fmt)

@@ -46,6 +46,13 @@ def export_onnx(
     return path
 
 
+def toolchain(fmt: str) -> list[str]:
+    """The versions that determine an artifact of ``fmt`` built from a module (part of every cache key)."""
+    return [fmt, torch.__version__, str(ONNX_OPSET), _EXPORT_FORMAT_VERSION] + (
+        [converter_version()] if fmt == "tflite" else []
+    )
+
+
 class ArtifactCache:
     """``<root>/<format>/<op key>-<hash>.<format>``; the hash covers the key, torch version and opset."""
 
@@ -53,10 +60,7 @@ class ArtifactCache:
         self.root = Path(root)
 
     def fingerprint(self, spec: OpSpec, fmt: str) -> str:
-        parts = [spec.key, fmt, torch.__version__, str(ONNX_OPSET), _EXPORT_FORMAT_VERSION]
-        if fmt == "tflite":
-            parts.append(converter_version())
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+        return hashlib.sha256("|".join([spec.key, *toolchain(fmt)]).encode()).hexdigest()[:12]
 
     def path(self, spec: OpSpec, fmt: str) -> Path:
         return self.root / fmt / f"{spec.key}-{self.fingerprint(spec, fmt)}.{fmt}"

@@ -4,7 +4,7 @@ Layout: our ONNX graphs are NCHW (PyTorch's); onnx2tf rewrites the whole graph t
 (1, C, H, W) becomes (1, H, W, C) and the transposes disappear rather than being added around every op — what
 a device runs is the NHWC model. Outputs of our ops and encoders are 2-D or NHWC feature maps. onnx2tf can
 mis-convert some patterns (e.g. a channel Slice after its transposition), so a converted model is only kept
-when LiteRT reproduces onnxruntime's outputs on a random input (inputs transposed to NHWC for the check).
+when LiteRT reproduces onnxruntime's outputs on a random input (fed NHWC, or NCHW where onnx2tf kept it).
 """
 
 from __future__ import annotations

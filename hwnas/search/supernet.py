@@ -43,15 +43,19 @@ class MixedLayer(nn.Module):
                 for t in layer.ops
             ]
         )
-        for op in self.candidates:
+        for k, op in enumerate(self.candidates):
             if isinstance(op, FusedMBConv):
                 op.residual = False  # added in _run, where the widths are known
+                # row i keeps the cin·e hidden channels of input width in_widths[i]
+                self.register_buffer(
+                    f"hidden_masks_{k}", width_masks(tuple(w * op.expansion for w in layer.in_widths)), persistent=False
+                )
         self.widths = layer.out_widths
         self.alpha_op = nn.Parameter(torch.zeros(len(layer.ops)))
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
         self.register_buffer("masks", width_masks(layer.out_widths))
-        self.register_buffer("in_widths", torch.tensor(layer.in_widths))
-        self.register_buffer("same_width", (self.in_widths[:, None] == torch.tensor(self.widths)[None, :]).float())
+        same = torch.tensor(layer.in_widths)[:, None] == torch.tensor(self.widths)[None, :]
+        self.register_buffer("same_width", same.float(), persistent=False)  # derived: kept out of checkpoints
 
     def forward(
         self, x: torch.Tensor, tau: float, mode: str = "soft", w_in: torch.Tensor | None = None
@@ -63,7 +67,8 @@ class MixedLayer(nn.Module):
         one runs with gradients and the other without, and each gate's gradient is <its output, dL/dy>: the two
         logits move by how the two ops compare."""
         if w_in is None:
-            w_in = torch.ones(len(self.in_widths), device=x.device) / len(self.in_widths)
+            n = len(self.same_width)
+            w_in = torch.ones(n, device=x.device) / n
         w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
         run = partial(self._run, x=x, w_in=w_in, w_out=w_width)
         if mode == "gates" and len(self.candidates) > 1:
@@ -81,9 +86,7 @@ class MixedLayer(nn.Module):
         op = self.candidates[k]
         if not isinstance(op, FusedMBConv):
             return op(x)
-        e = op.expansion
-        hidden = torch.arange(self.cin * e, device=x.device)[None, :] < self.in_widths[:, None] * e
-        y = op(x, w_in @ hidden.to(w_in))
+        y = op(x, w_in @ getattr(self, f"hidden_masks_{k}"))
         if op.stride == 1:
             same = w_in @ self.same_width @ w_out  # probability that the child's cin equals its cout
             skip = F.pad(x, (0, 0, 0, 0, 0, self.cout - self.cin)) if self.cout >= self.cin else x[:, : self.cout]

@@ -42,6 +42,7 @@ class EEMEncoder(nn.Module):
         super().__init__()
         self.input_res = input_res
         self.views = nn.ModuleList([ViewEncoder(width) for _ in range(3)])
+        self.register_buffer("view_index", torch.arange(3), persistent=False)
         features = 3 * self.views[0].out_features
         self.trunk = nn.Sequential(nn.Linear(features, 256), nn.ReLU())
         self.z = nn.Linear(256, latent_dim)
@@ -63,9 +64,7 @@ class EEMEncoder(nn.Module):
         if views.shape[-1] != self.input_res:
             views = F.interpolate(views, size=(self.input_res, self.input_res), mode="area")
         # a Gather per view, not a channel Slice: onnx2tf mis-converts NCHW channel slices (measure/tflite.py)
-        h = torch.cat(
-            [enc(views.index_select(1, views.new_tensor([i], dtype=torch.long))) for i, enc in enumerate(self.views)], 1
-        )
+        h = torch.cat([enc(views.index_select(1, self.view_index[i : i + 1])) for i, enc in enumerate(self.views)], 1)
         h = self.trunk(h)
         return {"z": self.z(h), "g": self.g(h), "y": self.y(h)}
 
