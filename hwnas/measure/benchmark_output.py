@@ -1,0 +1,234 @@
+"""Parse what TensorFlow Lite's ``benchmark_model`` prints, across the versions people run.
+
+Fields are read by name, never by position: ``count= first= curr= min= max= avg= std=`` with or without
+``p5= median= p95=``, ``count=N curr=X(all same)``, scientific notation (``avg=2.95034e+06``), ``INFO:`` and
+logcat prefixes, the ``Inference timings in us:`` summary and its 2018 form ``Average inference timings in
+us:``, op-profiling tables with or without a ``[start]`` column, and the lines that say how much of the graph
+a delegate took (so that a delegate which silently fell back to the CPU is caught). Times in the output are
+microseconds. The test fixtures under ``tests/fixtures/benchmark_model/`` are real published outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from hwnas.core.errors import HwnasError
+
+# logcat -v threadtime: "05-30 15:16:44.857  3380  3380 I tflite  : ..."
+_LOGCAT_THREADTIME = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+\S+\s*:\s?")
+# logcat -v brief/time: "07-08 15:33:55.768 I/tflite  ( 5395): ..."
+_LOGCAT_BRIEF = re.compile(r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?[VDIWEF]/\S+\s*\(\s*\d+\):\s?")
+_LEVEL = re.compile(r"^(INFO|VERBOSE|WARNING|ERROR|DEBUG): ?")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_FIELD = re.compile(rf"(\w+)=({_NUMBER})(\(all same\))?")
+_RUNNING = re.compile(r"^Running benchmark for at least")
+_SUMMARY = re.compile(r"^(?:Average )?[Ii]nference timings in us: (.*)$")
+_REPLACING = re.compile(r"Replacing (\d+)(?: out of (\d+))? node\(s\) with delegate \((\w+)\) node")
+_NODES_DELEGATED = re.compile(r"(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes")
+_EXPLICIT_FULL = re.compile(r"Explicitly applied (\w+) delegate, and the model graph will be completely executed")
+_EXPLICIT_PARTIAL = re.compile(
+    r"Explicitly applied (\w+) delegate, and the model graph will be partially executed by the delegate w/ (\d+)"
+)
+_NOT_APPLIED = re.compile(r"Though (\w+) delegate is explicitly applied, the model graph will not be executed")
+_FAILED_DELEGATE = re.compile(r"(?:Failed to apply|Could not create) (\w+) delegate")
+
+
+class BenchmarkOutputError(HwnasError):
+    """benchmark_model's output holds no timing of the regular runs (it failed, or the text is garbled)."""
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """One ``count=...`` line, in microseconds. ``p5``/``median``/``p95`` only where the version prints them."""
+
+    count: int
+    avg_us: float
+    std_us: float
+    min_us: float
+    max_us: float
+    first_us: float | None = None
+    curr_us: float | None = None
+    p5_us: float | None = None
+    median_us: float | None = None
+    p95_us: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RunStats:
+        fields = {name: float(value) for name, value, _ in _FIELD.findall(text)}
+        if "count" not in fields or ("curr" not in fields and "avg" not in fields):
+            raise BenchmarkOutputError(f"unreadable statistics line {text!r}")
+        count = int(fields["count"])
+        if count < 1:
+            raise BenchmarkOutputError(f"statistics line with no runs: {text!r}")
+        if "avg" not in fields:  # `count=1 curr=X` or `count=N curr=X(all same)`: every run took X
+            x = fields["curr"]
+            return cls(count, x, 0.0, x, x, x, x, fields.get("p5"), fields.get("median", x), fields.get("p95"))
+        return cls(
+            count=count,
+            avg_us=fields["avg"],
+            std_us=fields.get("std", 0.0),
+            min_us=fields.get("min", fields["avg"]),
+            max_us=fields.get("max", fields["avg"]),
+            first_us=fields.get("first"),
+            curr_us=fields.get("curr"),
+            p5_us=fields.get("p5"),
+            median_us=fields.get("median"),
+            p95_us=fields.get("p95"),
+        )
+
+
+@dataclass(frozen=True)
+class DelegateReport:
+    """What the output says one delegate took: nodes replaced (of how many), or a blanket statement."""
+
+    name: str  # as printed: "GPU", "NNAPI", "TfLiteHexagonDelegate", "TfLiteQnnDelegate", "EXTERNAL", ...
+    delegated: int | None = None
+    total: int | None = None
+    applied: str = "unknown"  # "full", "partial", "none", "failed" or "unknown"
+
+
+@dataclass(frozen=True)
+class OpProfileRow:
+    node_type: str
+    name: str
+    avg_ms: float
+    first_ms: float | None
+    start_ms: float | None  # only in versions with a [start] column
+    times_called: int | None
+
+
+@dataclass
+class BenchmarkOutput:
+    regular: RunStats
+    warmup: RunStats | None = None
+    summary_us: dict[str, float] = field(default_factory=dict)  # "Init", "First inference", "Inference (avg)", ...
+    delegates: list[DelegateReport] = field(default_factory=list)
+    op_profile: list[OpProfileRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def delegate_share(self, names: tuple[str, ...]) -> float | None:
+        """Share of graph nodes that the delegate known by any of ``names`` took: 1.0 when the output says it
+        executes the whole graph, 0.0 when it says it executes none or failed, None when the output says
+        nothing about it (which, for a delegate that was asked for, means it never ran)."""
+        wanted = {n.lower() for n in names}
+        share = None
+        for d in self.delegates:
+            if d.name.lower() not in wanted:
+                continue
+            if d.applied in ("none", "failed"):
+                return 0.0
+            if d.delegated is not None and d.total:
+                share = d.delegated / d.total
+            elif d.applied == "full":
+                share = 1.0 if share is None else share
+            elif d.applied == "partial" and share is None:
+                share = 0.5  # "partially executed ... w/ K kernels": less than all, count of nodes unknown
+        return share
+
+
+def strip_prefix(line: str) -> tuple[str, str]:
+    """(level, text) of one line with logcat and ``INFO:``-style prefixes and surrounding blanks removed."""
+    text = line.strip()
+    level = ""
+    for pattern in (_LOGCAT_THREADTIME, _LOGCAT_BRIEF):
+        m = pattern.match(text)
+        if m:
+            text = text[m.end() :]
+            break
+    m = _LEVEL.match(text)
+    if m:
+        level, text = m.group(1), text[m.end() :]
+    return level, text.rstrip()
+
+
+def _summary_fields(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.rpartition(":")
+        if sep and re.fullmatch(_NUMBER, value.strip()):
+            out[key.strip()] = float(value.strip())
+    return out
+
+
+def _table_rows(lines: list[str], start: int) -> tuple[list[OpProfileRow], int]:
+    """The rows of the Run Order table whose header follows ``start``; columns found by their header names."""
+    i = start
+    while i < len(lines) and "[node type]" not in lines[i]:
+        i += 1
+    if i == len(lines):
+        return [], i
+    header = [c.strip() for c in lines[i].split("\t") if c.strip()]
+    col = {name: k for k, name in enumerate(header)}
+    rows = []
+    for line in lines[i + 1 :]:
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        if len(cells) != len(header):
+            break
+        try:
+            rows.append(
+                OpProfileRow(
+                    node_type=cells[col["[node type]"]],
+                    name=cells[col["[Name]"]] if "[Name]" in col else "",
+                    avg_ms=float(cells[col["[avg ms]"]]),
+                    first_ms=float(cells[col["[first]"]]) if "[first]" in col else None,
+                    start_ms=float(cells[col["[start]"]]) if "[start]" in col else None,
+                    times_called=int(cells[col["[times called]"]]) if "[times called]" in col else None,
+                )
+            )
+        except (KeyError, ValueError):
+            break
+    return rows, i + 1 + len(rows)
+
+
+def parse(output: str) -> BenchmarkOutput:
+    """Parse one benchmark_model run. Raises BenchmarkOutputError when no regular-run timing is in it."""
+    stripped = [strip_prefix(line) for line in output.splitlines()]
+    texts = [t for _, t in stripped]
+    stats: list[RunStats] = []
+    summary: dict[str, float] = {}
+    delegates: list[DelegateReport] = []
+    errors = [t for level, t in stripped if level == "ERROR" or t.startswith(("Benchmarking failed", "Failed to"))]
+    op_profile: list[OpProfileRow] = []
+    after_running = False
+    for i, text in enumerate(texts):
+        if _RUNNING.match(text):
+            after_running = True
+            continue
+        if after_running and text.startswith("count="):
+            stats.append(RunStats.parse(text))
+            after_running = False
+            continue
+        m = _SUMMARY.match(text)
+        if m:
+            summary = _summary_fields(m.group(1))
+            continue
+        if text.startswith("Operator-wise Profiling Info for Regular Benchmark Runs"):
+            op_profile, _ = _table_rows(texts, i + 1)
+            continue
+        if m := _REPLACING.search(text):
+            total = int(m.group(2)) if m.group(2) else None
+            delegates.append(DelegateReport(m.group(3), int(m.group(1)), total, "partial"))
+        elif m := _NODES_DELEGATED.search(text):
+            n, total = int(m.group(2)), int(m.group(3))
+            applied = "none" if n == 0 else "full" if n == total else "partial"
+            delegates.append(DelegateReport(m.group(1), n, total, applied))
+        elif m := _EXPLICIT_FULL.search(text):
+            delegates.append(DelegateReport(m.group(1), applied="full"))
+        elif m := _EXPLICIT_PARTIAL.search(text):
+            delegates.append(DelegateReport(m.group(1), applied="partial"))
+        elif m := _NOT_APPLIED.search(text):
+            delegates.append(DelegateReport(m.group(1), applied="none"))
+        elif m := _FAILED_DELEGATE.search(text):
+            delegates.append(DelegateReport(m.group(1), applied="failed"))
+    if not stats:
+        reason = errors[-1] if errors else next((t for t in reversed(texts) if t), "no output")
+        raise BenchmarkOutputError(f"benchmark_model printed no timing of its runs; last message: {reason[:200]}")
+    return BenchmarkOutput(
+        regular=stats[-1],
+        warmup=stats[-2] if len(stats) > 1 else None,
+        summary_us=summary,
+        delegates=delegates,
+        op_profile=op_profile,
+        errors=errors,
+    )
