@@ -26,3 +26,20 @@ def test_noisy_flag_follows_iqr_over_median():
 def test_rejects_empty_or_invalid_samples(bad):
     with pytest.raises(ValueError):
         Measurement.from_samples(bad)
+
+
+def test_a_summary_without_samples_keeps_the_printed_figures_and_estimates_the_iqr():
+    from hwnas.core.measurement import RunSummary
+
+    printed = RunSummary(n=50, mean_ms=1.24027, std_ms=0.002565, min_ms=1.238588, max_ms=1.252566, median_ms=1.239807)
+    m = Measurement.from_summary(printed, noise_threshold=0.1)
+    assert m.samples_ms == () and m.n == 50
+    assert m.median_ms == 1.239807 and m.mean_ms == 1.24027  # the tool's median, not its mean
+    assert m.iqr_ms == pytest.approx(1.349 * 0.002565) and not m.noisy
+    assert m.total_ms == pytest.approx(50 * 1.24027)
+    no_median = Measurement.from_summary(RunSummary(n=4, mean_ms=2.0, std_ms=0.5, min_ms=1.5, max_ms=2.7))
+    assert no_median.median_ms == 2.0 and no_median.noisy  # 1.349 * 0.5 / 2.0 > 0.1
+    for m in (m, Measurement.from_samples([1.0, 2.0])):
+        assert Measurement.from_json(m.to_json(), 0.1) == m
+    with pytest.raises(ValueError):
+        RunSummary(n=0, mean_ms=1, std_ms=0, min_ms=1, max_ms=1)

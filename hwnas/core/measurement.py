@@ -1,25 +1,54 @@
-"""Measurement: the raw per-run times of one artifact on one backend, with robust statistics."""
+"""Measurement: the raw per-run times of one artifact on one backend, with robust statistics.
+
+Some tools never print their raw samples (TFLite's ``benchmark_model`` prints count, mean, std, min, max and,
+in newer versions, p5/median/p95). Such a result is a Measurement built from its RunSummary: the median is the
+printed one where there is one, else the mean; the IQR is estimated as 1.349 std (exact for a normal
+distribution). Nothing is invented: ``samples_ms`` stays empty.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 DEFAULT_NOISE_THRESHOLD = 0.1
+NORMAL_IQR_PER_STD = 1.349
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a tool reports in place of raw samples (milliseconds)."""
+
+    n: int
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    median_ms: float | None = None
+    p5_ms: float | None = None
+    p95_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        values = [v for v in asdict(self).values() if v is not None]
+        if self.n < 1 or any(not np.isfinite(v) or v < 0 for v in values):
+            raise ValueError(f"a run summary needs n >= 1 and finite, non-negative times: {self}")
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Raw samples (milliseconds per inference) are kept; statistics are derived from them."""
+    """Raw samples (milliseconds per inference) are kept; statistics are derived from them. A tool that prints
+    no samples gives a ``summary`` instead."""
 
     samples_ms: tuple[float, ...]
     noise_threshold: float = DEFAULT_NOISE_THRESHOLD
+    summary: RunSummary | None = None
 
     def __post_init__(self) -> None:
-        if not self.samples_ms:
-            raise ValueError("a Measurement needs at least one sample")
+        if not self.samples_ms and self.summary is None:
+            raise ValueError("a Measurement needs at least one sample or a run summary")
         if any(not np.isfinite(s) or s < 0 for s in self.samples_ms):
             raise ValueError("samples must be finite and non-negative")
 
@@ -27,20 +56,43 @@ class Measurement:
     def from_samples(cls, samples_ms: Sequence[float], noise_threshold: float = DEFAULT_NOISE_THRESHOLD):
         return cls(tuple(float(s) for s in samples_ms), noise_threshold)
 
+    @classmethod
+    def from_summary(cls, summary: RunSummary, noise_threshold: float = DEFAULT_NOISE_THRESHOLD):
+        return cls((), noise_threshold, summary)
+
+    def to_json(self) -> list[float] | dict[str, Any]:
+        """The samples as a list, or ``{"summary": {...}}``: how the store and the worker carry it."""
+        return {"summary": asdict(self.summary)} if self.summary else list(self.samples_ms)
+
+    @classmethod
+    def from_json(cls, data: Any, noise_threshold: float = DEFAULT_NOISE_THRESHOLD) -> Measurement:
+        if isinstance(data, dict):
+            return cls.from_summary(RunSummary(**data["summary"]), noise_threshold)
+        return cls.from_samples(data, noise_threshold)
+
     @property
     def n(self) -> int:
-        return len(self.samples_ms)
+        return self.summary.n if self.summary else len(self.samples_ms)
 
     @property
     def median_ms(self) -> float:
+        if self.summary:
+            return self.summary.median_ms if self.summary.median_ms is not None else self.summary.mean_ms
         return float(np.median(self.samples_ms))
 
     @property
     def mean_ms(self) -> float:
-        return float(np.mean(self.samples_ms))
+        return self.summary.mean_ms if self.summary else float(np.mean(self.samples_ms))
+
+    @property
+    def total_ms(self) -> float:
+        """Time spent in the timed runs."""
+        return self.n * self.mean_ms
 
     @property
     def iqr_ms(self) -> float:
+        if self.summary:
+            return NORMAL_IQR_PER_STD * self.summary.std_ms
         q75, q25 = np.percentile(self.samples_ms, [75, 25])
         return float(q75 - q25)
 

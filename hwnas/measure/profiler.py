@@ -125,7 +125,7 @@ class Profiler:
             while best is None or (best.noisy and attempts <= self.settings.remeasure):
                 m = self.measure_spec(spec)
                 attempts += 1
-                report.timed_ms += sum(m.samples_ms)
+                report.timed_ms += m.total_ms
                 if best is None or m.noise_ratio < best.noise_ratio:
                     best = m
         except Exception as exc:  # recorded with its reason; the run goes on
@@ -140,7 +140,7 @@ class Profiler:
 
     def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport) -> None:
         m = self.measure_spec(spec)
-        report.timed_ms += sum(m.samples_ms)
+        report.timed_ms += m.total_ms
         self.store.put_calibration(self.device.name, self.config_id, kind, spec.key, m)
 
 

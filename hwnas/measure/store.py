@@ -90,7 +90,7 @@ class MeasurementStore:
                     device,
                     config_id,
                     op_key,
-                    json.dumps(m.samples_ms),
+                    json.dumps(m.to_json()),
                     m.median_ms,
                     m.mean_ms,
                     m.iqr_ms,
@@ -127,7 +127,7 @@ class MeasurementStore:
         for key, status, samples, attempts, error, at in rows:
             if wanted is not None and key not in wanted:
                 continue
-            m = Measurement.from_samples(json.loads(samples), noise_threshold) if samples else None
+            m = Measurement.from_json(json.loads(samples), noise_threshold) if samples else None
             out[key] = StoredResult(key, status, m, attempts, error, at)
         return out
 

@@ -1,5 +1,5 @@
 """Measure one model file in a fresh process: ``python -m hwnas.measure.worker`` reads a JSON request on
-stdin and prints the per-run samples as JSON.
+stdin and prints the Measurement as JSON (its samples, or the run summary of a tool that prints no samples).
 
 In-process measurement right after training is slowed by torch's worker threads, which keep spinning on the
 cores for a while after their last task; a fresh process has none.
@@ -32,7 +32,7 @@ def measure_in_fresh_process(backend: Backend, device: DevicePreset, model: Path
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise HwnasError(f"{backend.name} could not measure {model}: {last}")
-    return Measurement.from_samples(json.loads(done.stdout), device.profile.noise_threshold)
+    return Measurement.from_json(json.loads(done.stdout), device.profile.noise_threshold)
 
 
 def main() -> None:
@@ -40,8 +40,8 @@ def main() -> None:
 
     request = json.loads(sys.stdin.read())
     backend = backends.create(request["backend"], request["options"])
-    samples = backend.time_runs(Path(request["model"]), request["warmup"], request["runs"])
-    print(json.dumps(list(samples)))
+    measurement = backend.measure(Path(request["model"]), request["warmup"], request["runs"])
+    print(json.dumps(measurement.to_json()))
 
 
 if __name__ == "__main__":
