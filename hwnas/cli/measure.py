@@ -73,7 +73,7 @@ def spaces(space: str | None, preset: str | None) -> None:
 @click.option("--retry-failed", is_flag=True, help="Measure again the ops recorded as failed.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
 @workdir_option
-def profile(device_name, devices_file, space, preset, model, retry_failed, progress, workdir) -> None:
+def profile(device_name, devices_file, device_overrides, space, preset, model, retry_failed, progress, workdir) -> None:
     """Measure every unique op of a search space (or one whole --model) on a device.
 
     Each result is written to the measurement store the moment it completes: a killed run resumes where it
@@ -86,7 +86,7 @@ def profile(device_name, devices_file, space, preset, model, retry_failed, progr
 
     if (space is None) == (model is None):
         raise HwnasError("give exactly one of --space (profile a search space's ops) or --model (one model file)")
-    device, backend = open_device(device_name, devices_file)
+    device, backend = open_device(device_name, devices_file, device_overrides)
     if model is not None:
         click.echo(f"{model}: {profile_model(backend, device, model)}")
         return
@@ -106,7 +106,7 @@ def profile(device_name, devices_file, space, preset, model, retry_failed, progr
 )
 @lut_dir_option
 @workdir_option
-def build_lut(device_name, devices_file, space, preset, out, lut_dir, workdir) -> None:
+def build_lut(device_name, devices_file, device_overrides, space, preset, out, lut_dir, workdir) -> None:
     """Turn the measurement store into a latency lookup table (CSV + metadata JSON, parquet with pyarrow).
 
     Refuses, naming them, when ops of the space are not measured yet.
@@ -115,7 +115,7 @@ def build_lut(device_name, devices_file, space, preset, out, lut_dir, workdir) -
     from hwnas.space import get_preset
     from hwnas.workflows.tables import open_device, table_from_store
 
-    device, backend = open_device(device_name, devices_file)
+    device, backend = open_device(device_name, devices_file, device_overrides)
     space_preset = get_preset(space, preset)
     table = table_from_store(device, backend, space_preset, workdir)
     target = out or default_table_path(lut_dir, device.name, space_preset.space, preset)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,11 +58,49 @@ def devices_file_option(f):
     )(f)
 
 
+def parse_backend_options(host: str | None, serial: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--host``, ``--serial`` and ``--option KEY=VALUE`` (VALUE read as TOML: 4, true, ["a", "b"]; else text)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise HwnasError(f"--option takes KEY=VALUE (e.g. --option num_threads=4), not {pair!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    out.update({k: v for k, v in (("host", host), ("serial", serial)) if v})
+    return out
+
+
 def device_options(f):
-    f = devices_file_option(f)
+    """--device and --devices-file, plus --host/--serial/--option, which reach the command as
+    ``device_overrides`` (backend options that replace the preset's)."""
+
+    @functools.wraps(f)
+    def command(*args, host, serial, backend_options, **kwargs):
+        return f(*args, device_overrides=parse_backend_options(host, serial, backend_options), **kwargs)
+
+    command = click.option(
+        "--option",
+        "backend_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Set a backend option of the device preset, e.g. --option binary=./benchmark_model (repeatable).",
+    )(command)
+    command = click.option("--serial", default=None, help="USB serial of an Android device (adb-tflite).")(command)
+    command = click.option(
+        "--host", default=None, help="ip:port of an Android device in TCP mode, after `adb tcpip 5555` (adb-tflite)."
+    )(command)
+    command = devices_file_option(command)
     return click.option(
         "--device", "device_name", required=True, help="Device preset to measure on (see `hwnas devices`)."
-    )(f)
+    )(command)
 
 
 def space_options(required: bool):

@@ -69,7 +69,7 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @torch_device_option
 @progress_option
 @workdir_option
-def search(device_name, devices_file, space, preset, target_ms, speedup, steps, latency_loss, latency_weight,
+def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss, latency_weight,
            op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
@@ -89,7 +89,8 @@ def search(device_name, devices_file, space, preset, target_ms, speedup, steps, 
         )
     settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling}
     request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
-                            devices_file, out_dir, lut_dir, workdir, torch_device, progress)  # fmt: skip
+                            devices_file, out_dir, lut_dir, workdir, torch_device, progress,
+                            device_overrides)  # fmt: skip
     outcome = run_search(request)
     for line in summary(outcome):
         click.echo(line)

@@ -53,6 +53,7 @@ class SearchRequest:
     workdir: Path = Path(".hwnas")
     torch_device: str = "cpu"
     progress: bool = True
+    device_overrides: dict[str, Any] = field(default_factory=dict)  # backend options (--host, --option ...)
 
     @property
     def space_name(self) -> str:
@@ -97,7 +98,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
     space = get_preset(request.space, request.preset)
-    device, backend = open_device(request.device, request.devices_file)
+    device, backend = open_device(request.device, request.devices_file, request.device_overrides)
     task = search_task(space, request.seed, request.ee_loss)
     out_dir = request.out_dir or default_search_dir(request)
     binding = {"space": space.space, "preset": space.preset, "device": device.name, "method": request.method}

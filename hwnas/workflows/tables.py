@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from hwnas.core.errors import HwnasError
 from hwnas.lut.build import build_table, default_table_path
@@ -19,9 +22,13 @@ from hwnas.space import Preset
 STORE = "measurements.sqlite"
 
 
-def open_device(name: str, devices_file: str | os.PathLike | None = None) -> tuple[DevicePreset, Backend]:
-    """The device preset and a backend built with its options."""
+def open_device(
+    name: str, devices_file: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
+) -> tuple[DevicePreset, Backend]:
+    """The device preset (its backend options updated by ``overrides``) and a backend built with them."""
     device = get_device(name, devices_file)
+    if overrides:
+        device = replace(device, options={**device.options, **overrides})
     return device, backends.create(device.backend, device.options)
 
 

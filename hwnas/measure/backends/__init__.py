@@ -13,6 +13,7 @@ ENTRY_POINT_GROUP = "hwnas.backends"
 BUILTINS = {
     "onnxruntime": "hwnas.measure.backends.ort:OnnxRuntimeBackend",
     "litert": "hwnas.measure.backends.litert:LiteRTBackend",
+    "adb-tflite": "hwnas.measure.backends.adb_tflite:AdbTFLiteBackend",
 }
 
 

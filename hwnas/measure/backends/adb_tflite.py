@@ -1,0 +1,248 @@
+"""An Android device over adb (adb-shell): TFLite's ``benchmark_model`` runs each ``.tflite`` on the device.
+
+The user supplies the ``benchmark_model`` binary for the device's ABI (and a delegate's libraries); hwnas pushes
+each file once, named by its content hash, runs the tool pinned to the big cores with the delegate's flags and
+parses its output (see ``hwnas.measure.benchmark_output``). A delegate that took no part of the graph is a
+failure of that op, never a CPU number filed under the delegate. benchmark_model prints statistics, not raw
+samples, so its Measurements carry a RunSummary.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hwnas.core.errors import BackendUnavailable, HwnasError
+from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement, RunSummary
+from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash
+from hwnas.measure.backends.base import Backend
+from hwnas.measure.benchmark_output import BenchmarkOutput, parse
+
+DELEGATES = ("cpu", "gpu", "nnapi", "hexagon", "qnn")
+# How benchmark_model names each delegate in the lines that say how much of the graph it took.
+DELEGATE_NAMES = {
+    "gpu": ("GPU", "TfLiteGpuDelegateV2", "TfLiteGpuDelegate"),
+    "nnapi": ("NNAPI", "TfLiteNnapiDelegate"),
+    "hexagon": ("Hexagon", "TfLiteHexagonDelegate"),
+    "qnn": ("EXTERNAL", "TfLiteQnnDelegate"),
+}
+QNN_DELEGATE_LIB = "libQnnTFLiteDelegate.so"
+# Options that say how to reach the device, not what is measured: left out of the configuration id.
+CONNECTION_OPTIONS = ("host", "serial", "key", "timeout_s", "retries", "backoff_s", "device_dir", "binary", "libs")
+_CPU_FREQ = re.compile(r"cpu(\d+)/cpufreq/cpuinfo_max_freq\s+(\d+)")
+
+
+def big_core_mask(max_freq_khz: dict[int, int]) -> int:
+    """CPUs faster than the slowest cluster (the prime and gold cores of a Snapdragon 845/865); all when equal."""
+    if not max_freq_khz:
+        raise HwnasError("the device reported no cpuinfo_max_freq; set cpu_mask to a hex mask such as 'f0'")
+    slowest = min(max_freq_khz.values())
+    big = [cpu for cpu, f in max_freq_khz.items() if f > slowest] or list(max_freq_khz)
+    return sum(1 << cpu for cpu in big)
+
+
+class AdbTFLiteBackend(Backend):
+    name = "adb-tflite"
+    artifact_format = "tflite"
+    option_defaults: ClassVar[dict[str, Any]] = {
+        "host": "",  # ip:port of a device in TCP mode (`adb tcpip 5555`)
+        "serial": "",  # or the USB serial
+        "binary": "",  # local path of benchmark_model built for the device (android_aarch64)
+        "delegate": "cpu",  # cpu | gpu | nnapi | hexagon | qnn
+        "libs": [],  # local delegate libraries pushed beside the model (Hexagon, QNN)
+        "qnn_options": "backend_type:dsp",  # --external_delegate_options of the QNN delegate
+        "num_threads": 1,
+        "cpu_mask": "auto",  # taskset mask in hex, "auto" (big cores from cpuinfo_max_freq) or "none"
+        "use_xnnpack": True,
+        "min_delegated_share": 1.0,  # share of graph nodes the delegate must take, else the op fails
+        "device_dir": DEFAULT_DEVICE_DIR,
+        "key": "",  # RSA key; default ~/.config/hwnas/adbkey, created when missing
+        "timeout_s": 120.0,
+        "retries": 3,
+        "backoff_s": 1.0,
+    }
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        o = self.options
+        if o["delegate"] not in DELEGATES:
+            raise HwnasError(f"adb-tflite option delegate must be one of {', '.join(DELEGATES)}, not {o['delegate']!r}")
+        for key in ("num_threads", "retries"):
+            if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < (1 if key == "num_threads" else 0):
+                raise HwnasError(f"adb-tflite option {key} must be a whole number (num_threads >= 1), not {o[key]!r}")
+        if not isinstance(o["libs"], list) or not all(isinstance(p, str) for p in o["libs"]):
+            raise HwnasError('adb-tflite option libs must be a list of file paths, e.g. ["libhexagon_interface.so"]')
+        mask = str(o["cpu_mask"])
+        if mask not in ("auto", "none") and not re.fullmatch(r"[0-9a-fA-F]+", mask):
+            raise HwnasError(f"adb-tflite option cpu_mask must be 'auto', 'none' or a hex mask like 'f0', not {mask!r}")
+        if not 0 <= float(o["min_delegated_share"]) <= 1:
+            raise HwnasError("adb-tflite option min_delegated_share must be between 0 and 1")
+        self._session: AdbSession | None = None
+        self._device_info: dict[str, str] | None = None
+        self._remote_bin: str | None = None
+        self._remote_libs: str | None = None
+        self._mask: str | None = None
+
+    # ---- the plugin contract ---------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        options = {k: v for k, v in self.options.items() if k not in CONNECTION_OPTIONS}
+        return {"backend": self.name, "options": options, "versions": self.versions()}
+
+    def check(self) -> None:
+        binary = self.options["binary"]
+        if not binary:
+            raise BackendUnavailable(
+                "adb-tflite needs a benchmark_model binary for the device: download android_aarch64_benchmark_model "
+                "(see docs/devices.md) and pass --option binary=<path>"
+            )
+        if not Path(binary).is_file():
+            raise BackendUnavailable(f"benchmark_model binary {binary} does not exist; pass --option binary=<path>")
+        for lib in self.options["libs"]:
+            if not Path(lib).is_file():
+                raise BackendUnavailable(f"delegate library {lib} does not exist; fix the libs option")
+        if self.options["delegate"] == "qnn" and QNN_DELEGATE_LIB not in {Path(p).name for p in self.options["libs"]}:
+            raise BackendUnavailable(f"delegate qnn needs {QNN_DELEGATE_LIB} (and its backend libraries) in libs")
+        self.session()  # connects: unreachable or unauthorised devices fail here, before any work
+
+    def versions(self) -> dict[str, str]:
+        info = self.device_info()
+        out = {"benchmark_model_sha256": file_hash(Path(self.options["binary"]))[:16], **info}
+        if self.options["libs"]:
+            out["delegate_libs_sha256"] = self._libs_hash()[:16]
+        return out
+
+    def time_runs(self, artifact: Path, warmup: int, runs: int) -> Sequence[float]:
+        raise HwnasError("benchmark_model prints statistics, not per-run samples; use measure()")
+
+    def measure(
+        self, artifact: Path, warmup: int, runs: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
+    ) -> Measurement:
+        out = self.run_benchmark(artifact, warmup, runs)
+        r = out.regular
+        ms = 1e-3
+        summary = RunSummary(
+            n=r.count,
+            mean_ms=r.avg_us * ms,
+            std_ms=r.std_us * ms,
+            min_ms=r.min_us * ms,
+            max_ms=r.max_us * ms,
+            median_ms=None if r.median_us is None else r.median_us * ms,
+            p5_ms=None if r.p5_us is None else r.p5_us * ms,
+            p95_ms=None if r.p95_us is None else r.p95_us * ms,
+        )
+        return Measurement.from_summary(summary, noise_threshold)
+
+    # ---- the device ------------------------------------------------------------------------------
+    def session(self) -> AdbSession:
+        if self._session is None:
+            o = self.options
+            self._session = AdbSession(
+                host=o["host"],
+                serial=o["serial"],
+                key=Path(o["key"]) if o["key"] else None,
+                timeout_s=float(o["timeout_s"]),
+                retries=o["retries"],
+                backoff_s=float(o["backoff_s"]),
+            )
+            self._session.connect()
+        return self._session
+
+    def device_info(self) -> dict[str, str]:
+        """Model, SoC and build of the device: part of the configuration, so two devices never mix."""
+        if self._device_info is None:
+            props = ("ro.product.model", "ro.board.platform", "ro.build.fingerprint")
+            text = self.session().shell("; ".join(f"getprop {p}" for p in props), what="reading device properties")
+            values = [*text.splitlines(), "", "", ""][: len(props)]
+            self._device_info = {p: v.strip() for p, v in zip(props, values, strict=True)}
+        return self._device_info
+
+    def cpu_max_freqs(self) -> dict[int, int]:
+        text = self.session().shell(
+            "for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do echo \"$f $(cat $f)\"; done",
+            what="reading cpuinfo_max_freq",
+        )
+        return {int(cpu): int(freq) for cpu, freq in _CPU_FREQ.findall(text)}
+
+    def cpu_mask(self) -> str | None:
+        if self._mask is None:
+            mask = str(self.options["cpu_mask"])
+            self._mask = f"{big_core_mask(self.cpu_max_freqs()):x}" if mask == "auto" else mask
+        return None if self._mask == "none" else self._mask
+
+    def _libs_hash(self) -> str:
+        return file_hash_many([Path(p) for p in self.options["libs"]])
+
+    def _prepare(self) -> tuple[str, str | None]:
+        """The binary (and the delegate libraries) on the device, each pushed only when missing there."""
+        session, o = self.session(), self.options
+        if self._remote_bin is None:
+            binary = Path(o["binary"])
+            remote = f"{o['device_dir']}/bin/benchmark_model-{file_hash(binary)[:16]}"
+            self._remote_bin = session.push_once(binary, remote, mode=0o755)
+        if o["libs"] and self._remote_libs is None:
+            lib_dir = f"{o['device_dir']}/lib-{self._libs_hash()[:16]}"
+            for lib in o["libs"]:
+                session.push_once(Path(lib), f"{lib_dir}/{Path(lib).name}", mode=0o755)
+            self._remote_libs = lib_dir
+        return self._remote_bin, self._remote_libs
+
+    def command(self, model: str, warmup: int, runs: int) -> str:
+        binary, libs = self._prepare()
+        o, q = self.options, shlex.quote
+        flags = [
+            f"--graph={q(model)}",
+            f"--num_threads={o['num_threads']}",
+            f"--warmup_runs={warmup}",
+            "--warmup_min_secs=0",
+            f"--num_runs={runs}",
+            "--min_secs=0",
+            f"--use_xnnpack={'true' if o['use_xnnpack'] else 'false'}",
+        ]
+        delegate = o["delegate"]
+        if delegate == "gpu":
+            flags.append("--use_gpu=true")
+        elif delegate == "nnapi":
+            flags.append("--use_nnapi=true")
+        elif delegate == "hexagon":
+            flags += ["--use_hexagon=true", f"--hexagon_lib_path={q(libs or o['device_dir'])}"]
+        elif delegate == "qnn":
+            flags += [
+                f"--external_delegate_path={q(f'{libs}/{QNN_DELEGATE_LIB}')}",
+                f"--external_delegate_options={q(o['qnn_options'])}",
+            ]
+        env = ""
+        if libs:
+            adsp = f"{libs};/vendor/lib/rfsa/adsp;/vendor/dsp/cdsp;/system/lib/rfsa/adsp;/dsp"
+            env = f"LD_LIBRARY_PATH={q(libs)}:$LD_LIBRARY_PATH ADSP_LIBRARY_PATH={q(adsp)} "
+        mask = self.cpu_mask()
+        pin = f"taskset {mask} " if mask else ""
+        # benchmark_model logs to stderr: without 2>&1 the shell returns nothing to parse
+        return f"{env}{pin}{q(binary)} {' '.join(flags)} 2>&1"
+
+    def run_benchmark(self, artifact: Path, warmup: int, runs: int) -> BenchmarkOutput:
+        session, o = self.session(), self.options
+        model = session.push_once(Path(artifact), f"{o['device_dir']}/models/{file_hash(Path(artifact))[:20]}.tflite")
+        text = session.shell(self.command(model, warmup, runs), what=f"benchmarking {Path(artifact).name}")
+        out = parse(text)
+        delegate = o["delegate"]
+        if delegate != "cpu":
+            share = out.delegate_share(DELEGATE_NAMES[delegate])
+            if share is None or share < float(o["min_delegated_share"]):
+                took = "no part" if not share else f"{share:.0%}"
+                raise HwnasError(
+                    f"delegate {delegate} took {took} of the graph (it fell back to the CPU); "
+                    "this op is not measured on the delegate"
+                )
+        return out
+
+
+def file_hash_many(paths: Sequence[Path]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.name):
+        digest.update(p.name.encode() + b"\0" + file_hash(p).encode())
+    return digest.hexdigest()
