@@ -69,8 +69,9 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @torch_device_option
 @progress_option
 @workdir_option
-def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss, latency_weight,
-           op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, progress, workdir) -> None:  # fmt: skip
+def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
+           latency_weight, op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, progress,
+           workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
