@@ -47,6 +47,19 @@ def cli_args():
 
 
 @pytest.fixture(scope="session")
+def tflite_tiny(tmp_path_factory):
+    """avatar/tiny converted to .tflite and profiled on `cpu-tflite` once per session (the adb tests reuse the
+    converted artifacts)."""
+    pytest.importorskip("onnx2tf")
+    pytest.importorskip("ai_edge_litert")
+    root = tmp_path_factory.mktemp("tflite")
+    work, lut = root / "work", root / "lut"
+    r = run_hwnas(*space_command("profile", device="cpu-tflite", workdir=work))
+    assert r.returncode == 0, r.stderr
+    return {"root": root, "workdir": work, "lut_dir": lut, "profile": r}
+
+
+@pytest.fixture(scope="session")
 def tiny_lut(tmp_path_factory):
     """avatar/tiny profiled on `cpu` and built into a table once per test session."""
     root = tmp_path_factory.mktemp("tiny")

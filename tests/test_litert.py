@@ -15,15 +15,6 @@ pytest.importorskip("onnx2tf")
 pytest.importorskip("ai_edge_litert")
 
 
-@pytest.fixture(scope="module")
-def tflite_tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tflite")
-    work, lut = root / "work", root / "lut"
-    r = run_hwnas(*space_command("profile", device="cpu-tflite", workdir=work))
-    assert r.returncode == 0, r.stderr
-    return {"root": root, "workdir": work, "lut_dir": lut, "profile": r}
-
-
 def test_every_tiny_op_converts_and_is_measured_on_litert(tflite_tiny):
     """45 ops, none failed: among them ops whose C = H = W leaves onnx2tf's input layout ambiguous
     (gap-cin4-h4w4, skip-cin4-cout8-h4w4), which the check against onnxruntime must still accept."""

@@ -39,7 +39,7 @@ def test_a_summary_without_samples_keeps_the_printed_figures_and_estimates_the_i
     assert m.total_ms == pytest.approx(50 * 1.24027)
     no_median = Measurement.from_summary(RunSummary(n=4, mean_ms=2.0, std_ms=0.5, min_ms=1.5, max_ms=2.7))
     assert no_median.median_ms == 2.0 and no_median.noisy  # 1.349 * 0.5 / 2.0 > 0.1
-    for m in (m, Measurement.from_samples([1.0, 2.0])):
-        assert Measurement.from_json(m.to_json(), 0.1) == m
+    for kept in (m, Measurement.from_samples([1.0, 2.0])):
+        assert Measurement.from_json(kept.to_json(), 0.1) == kept
     with pytest.raises(ValueError):
         RunSummary(n=0, mean_ms=1, std_ms=0, min_ms=1, max_ms=1)

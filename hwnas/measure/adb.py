@@ -87,7 +87,7 @@ def describe_connect_error(exc: BaseException, target: str) -> str:
         )
     if isinstance(exc, e.UsbDeviceNotFoundError):
         return f"no USB device {target} found; plug it in and enable USB debugging, or pass --host <ip>:5555"
-    if isinstance(exc, e.DeviceAuthError) or (isinstance(exc, e.AdbTimeoutError) and "auth" in str(exc).lower()):
+    if isinstance(exc, e.DeviceAuthError):
         return (
             f"device {target} did not authorise this computer; accept the 'Allow USB debugging' prompt on the "
             "device (on a Quest: inside the headset) and re-run"
@@ -97,6 +97,21 @@ def describe_connect_error(exc: BaseException, target: str) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError, e.TcpTimeoutException)):
         return f"no answer from {target}; check that the device is on and on the same network"
     return f"cannot connect to {target}: {one_line(exc)}"
+
+
+def _tcp_transport(host: str, port: int):
+    """adb-shell's TCP transport, except that a connection the device closed is an error at once: adb-shell
+    itself reads the closed socket's empty reads until its read timeout runs out."""
+    from adb_shell.transport.tcp_transport import TcpTransport
+
+    class ClosingTcpTransport(TcpTransport):
+        def bulk_read(self, numbytes, transport_timeout_s):
+            data = super().bulk_read(numbytes, transport_timeout_s)
+            if numbytes and not data:
+                raise ConnectionResetError(f"{host}:{port} closed the connection")
+            return data
+
+    return ClosingTcpTransport(host, port)
 
 
 class AdbSession:
@@ -134,13 +149,13 @@ class AdbSession:
 
     # ---- connection ------------------------------------------------------------------------------
     def connect(self) -> None:
-        from adb_shell.adb_device import AdbDeviceTcp
+        from adb_shell.adb_device import AdbDevice
         from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
         key = adb_key(self.key)
         signer = PythonRSASigner(Path(str(key) + ".pub").read_text(), key.read_text())
         if self.address:
-            device = AdbDeviceTcp(*self.address, default_transport_timeout_s=self.connect_timeout_s)
+            device = AdbDevice(_tcp_transport(*self.address), default_transport_timeout_s=self.connect_timeout_s)
         else:
             from adb_shell.adb_device import AdbDeviceUsb
             from adb_shell.exceptions import InvalidTransportError
@@ -152,15 +167,22 @@ class AdbSession:
                     "USB needs the usb extra (pip install 'hwnas[usb]'); or use TCP: `adb tcpip 5555`, "
                     "then --host <device-ip>:5555"
                 ) from None
+        prompted = []  # adb-shell calls back just before it offers our public key for the user to accept
         try:
             device.connect(
                 rsa_keys=[signer],
                 transport_timeout_s=self.connect_timeout_s,
                 auth_timeout_s=self.connect_timeout_s,
                 read_timeout_s=self.connect_timeout_s,
+                auth_callback=lambda _device: prompted.append(True),
             )
         except Exception as exc:
             device.close()
+            if prompted and not isinstance(exc, ConnectionError):
+                raise DeviceUnreachable(
+                    f"device {self.target} did not authorise this computer; accept the 'Allow USB debugging' prompt "
+                    "on the device (on a Quest: inside the headset, tick 'Always allow') and re-run"
+                ) from None
             raise DeviceUnreachable(describe_connect_error(exc, self.target)) from None
         self._device = device
 
@@ -197,14 +219,16 @@ class AdbSession:
     def shell(self, command: str, timeout_s: float | None = None, what: str | None = None) -> str:
         """Run ``command`` (stderr merged) and return its output. A run past ``timeout_s`` on a device that
         still answers raises CommandTimeout; a lost device is retried, then DeviceUnreachable."""
-        from adb_shell.exceptions import AdbTimeoutError
+        from adb_shell.exceptions import AdbTimeoutError, TcpTimeoutException
 
         limit = timeout_s or self.timeout_s
 
         def run() -> str:
             try:
-                return self._device.shell(command, read_timeout_s=limit, timeout_s=limit, decode=True)
-            except AdbTimeoutError:
+                return self._device.shell(
+                    command, transport_timeout_s=limit, read_timeout_s=limit, timeout_s=limit, decode=True
+                )
+            except (AdbTimeoutError, TcpTimeoutException):
                 self.close()
                 if self._alive():
                     raise CommandTimeout(f"`{command[:80]}` ran past {limit:.0f} s on {self.target}") from None

@@ -196,7 +196,8 @@ def parse(output: str) -> BenchmarkOutput:
             after_running = True
             continue
         if after_running and text.startswith("count="):
-            stats.append(RunStats.parse(text))
+            if not re.match(r"count=0\b", text):  # `count=0`: no warm-up runs were asked for
+                stats.append(RunStats.parse(text))
             after_running = False
             continue
         m = _SUMMARY.match(text)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from hwnas.core.errors import HwnasError, one_line
+from hwnas.core.errors import BackendUnavailable, HwnasError, one_line
 from hwnas.core.measurement import Measurement
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import DriftSummary, drift_summary, overhead_ms
@@ -38,6 +38,7 @@ class ProfileReport:
     timed_ms: float = 0.0  # sum of every timed run of this invocation (re-measures included)
     wall_s: float = 0.0
     drift: DriftSummary | None = None
+    calibration_failed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [
@@ -45,6 +46,7 @@ class ProfileReport:
             f" {len(self.failed)} failed, {len(self.noisy)} still noisy after re-measuring; {self.wall_s:.1f} s"
         ]
         out += [f"  failed: {key}: {reason}" for key, reason in self.failed[:10]]
+        out += [f"  calibration failed: {line}" for line in self.calibration_failed[:2]]
         if self.drift is not None:
             out.append(f"  {self.drift.describe()}")
         return out
@@ -128,6 +130,8 @@ class Profiler:
                 report.timed_ms += m.total_ms
                 if best is None or m.noise_ratio < best.noise_ratio:
                     best = m
+        except BackendUnavailable:  # the device itself is gone: stop; the store keeps what was measured
+            raise
         except Exception as exc:  # recorded with its reason; the run goes on
             reason = one_line(exc)
             self.store.put_failed(dev, cid, spec.key, reason, max(attempts, 1))
@@ -139,7 +143,13 @@ class Profiler:
             report.noisy.append(spec.key)
 
     def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport) -> None:
-        m = self.measure_spec(spec)
+        try:
+            m = self.measure_spec(spec)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # e.g. a delegate that takes no part of the empty model: the ops still count
+            report.calibration_failed.append(f"{kind} ({spec.key}): {one_line(exc)}")
+            return
         report.timed_ms += m.total_ms
         self.store.put_calibration(self.device.name, self.config_id, kind, spec.key, m)
 

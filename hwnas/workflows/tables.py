@@ -41,6 +41,7 @@ def profile_space(
     retry_failed: bool = False,
 ) -> ProfileReport:
     """Measure what the store in ``workdir`` lacks of the preset's ops."""
+    backend.check()  # an unreachable device is refused before anything is written
     with MeasurementStore(Path(workdir) / STORE) as store:
         profiler = Profiler(device, backend, store, ArtifactCache(Path(workdir) / "artifacts"))
         return profiler.run(preset.enumerate_ops(), progress=progress, retry_failed=retry_failed)

@@ -31,7 +31,9 @@ DELEGATE_NAMES = {
 }
 QNN_DELEGATE_LIB = "libQnnTFLiteDelegate.so"
 # Options that say how to reach the device, not what is measured: left out of the configuration id.
-CONNECTION_OPTIONS = ("host", "serial", "key", "timeout_s", "retries", "backoff_s", "device_dir", "binary", "libs")
+CONNECTION_OPTIONS = (
+    "host", "serial", "key", "timeout_s", "connect_timeout_s", "retries", "backoff_s", "device_dir", "binary", "libs",
+)  # fmt: skip
 _CPU_FREQ = re.compile(r"cpu(\d+)/cpufreq/cpuinfo_max_freq\s+(\d+)")
 
 
@@ -60,7 +62,8 @@ class AdbTFLiteBackend(Backend):
         "min_delegated_share": 1.0,  # share of graph nodes the delegate must take, else the op fails
         "device_dir": DEFAULT_DEVICE_DIR,
         "key": "",  # RSA key; default ~/.config/hwnas/adbkey, created when missing
-        "timeout_s": 120.0,
+        "timeout_s": 120.0,  # one benchmark_model run
+        "connect_timeout_s": 10.0,  # connecting, authorising, short commands
         "retries": 3,
         "backoff_s": 1.0,
     }
@@ -144,6 +147,7 @@ class AdbTFLiteBackend(Backend):
                 serial=o["serial"],
                 key=Path(o["key"]) if o["key"] else None,
                 timeout_s=float(o["timeout_s"]),
+                connect_timeout_s=float(o["connect_timeout_s"]),
                 retries=o["retries"],
                 backoff_s=float(o["backoff_s"]),
             )
@@ -161,7 +165,7 @@ class AdbTFLiteBackend(Backend):
 
     def cpu_max_freqs(self) -> dict[int, int]:
         text = self.session().shell(
-            "for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do echo \"$f $(cat $f)\"; done",
+            'for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do echo "$f $(cat $f)"; done',
             what="reading cpuinfo_max_freq",
         )
         return {int(cpu): int(freq) for cpu, freq in _CPU_FREQ.findall(text)}

@@ -1,0 +1,236 @@
+"""The adb-tflite backend against a real adb peer on loopback (tests/adb_peer.py), which runs the pushed
+.tflite with LiteRT through a stand-in benchmark_model; the peer itself is checked with Google's adb client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hwnas.core.errors import BackendUnavailable
+from hwnas.measure.adb import adb_key
+from hwnas.measure.artifacts import ArtifactCache
+from hwnas.measure.backends.adb_tflite import AdbTFLiteBackend, big_core_mask
+from hwnas.measure.devices import get_device
+from hwnas.measure.profiler import Profiler
+from hwnas.measure.store import MeasurementStore
+from hwnas.space import get_preset
+
+from .adb_peer import AdbPeer, Faults
+from .conftest import run_hwnas, space_command
+
+pytest.importorskip("ai_edge_litert")
+
+PROPS = {
+    "ro.product.name": "hollywood",
+    "ro.product.model": "Quest 2",
+    "ro.board.platform": "kona",
+    "ro.build.fingerprint": "oculus/hollywood/hollywood:10/QQ3A.200805.001/test:user/release-keys",
+}
+
+
+@pytest.fixture
+def peer(tmp_path):
+    device = AdbPeer(tmp_path / "device", PROPS)
+    device.start()
+    yield device
+    device.stop()
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory) -> Path:
+    """The user-supplied benchmark_model: here the LiteRT stand-in behind a shebang."""
+    path = tmp_path_factory.mktemp("bin") / "benchmark_model"
+    path.write_text(f"#!{sys.executable}\n" + (Path(__file__).parent / "peer_benchmark_model.py").read_text())
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path, tflite_tiny) -> Path:
+    """A fresh work folder holding the session's converted avatar/tiny artifacts."""
+    work = tmp_path / "work"
+    shutil.copytree(tflite_tiny["workdir"] / "artifacts", work / "artifacts")
+    return work
+
+
+def test_the_key_is_created_private_once(tmp_path):
+    key = adb_key(tmp_path / "cfg" / "adbkey")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and Path(str(key) + ".pub").is_file()
+    first = key.read_bytes()
+    assert adb_key(key).read_bytes() == first
+
+
+def test_big_cores_are_found_from_max_frequencies():
+    snapdragon_865 = {c: f for c, f in enumerate((1804800,) * 4 + (2419200,) * 3 + (2841600,))}
+    assert big_core_mask(snapdragon_865) == 0xF0
+    assert big_core_mask({0: 1766400, 1: 1766400, 2: 2803200, 3: 2803200}) == 0b1100
+    assert big_core_mask({0: 2000000, 1: 2000000}) == 0b11  # one cluster: every core
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("adb") is None, reason="Google's adb client (Debian package adb) is not installed")
+def test_googles_adb_client_connects_runs_pushes_and_pulls(peer, tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "ANDROID_ADB_SERVER_PORT": str(_free_port())}
+    (tmp_path / "home").mkdir()
+    serial = f"127.0.0.1:{peer.port}"
+
+    def adb(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["adb", *args], env=env, capture_output=True, text=True, timeout=30)
+
+    try:
+        adb("connect", serial)  # a new key: the peer accepts it as a user tapping "Allow" would
+        assert any(
+            line.split() == [serial, "device"] for _ in range(50) for line in adb("devices").stdout.splitlines()
+        ), adb("devices").stdout
+        assert adb("-s", serial, "shell", "echo", "hello").stdout.strip() == "hello"
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(os.urandom(300_000))  # several sync DATA chunks
+        r = adb("-s", serial, "push", str(payload), "/data/local/tmp/x/payload.bin")
+        assert r.returncode == 0, r.stderr
+        assert (peer.root / "data/local/tmp/x/payload.bin").read_bytes() == payload.read_bytes()
+        size = adb("-s", serial, "shell", "wc -c < /data/local/tmp/x/payload.bin").stdout.strip()
+        assert size == "300000"
+        r = adb("-s", serial, "pull", "/data/local/tmp/x/payload.bin", str(tmp_path / "back.bin"))
+        assert r.returncode == 0 and (tmp_path / "back.bin").read_bytes() == payload.read_bytes()
+    finally:
+        adb("kill-server")
+
+
+def test_profile_quest2_builds_the_full_tiny_table(peer, binary, workdir, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    extra = ["--host", f"127.0.0.1:{peer.port}", "--option", f"binary={binary}", "--no-progress"]
+    r = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "45 ops, 0 already in the store, 45 measured now, 0 failed" in r.stdout
+    assert (tmp_path / "cfg/hwnas/adbkey").is_file()
+    assert set((peer.root / ".taskset").read_text().split()) == {"f0"}  # the 4 big cores of an 865
+    runs = [c for c in peer.commands if "--graph=" in c]
+    assert all("--num_threads=4" in c and c.endswith("2>&1") for c in runs)
+    with sqlite3.connect(workdir / "measurements.sqlite") as db:
+        (config,) = db.execute("SELECT config_json FROM configs WHERE device = 'quest2'").fetchone()
+        rows = db.execute("SELECT samples_json FROM measurements WHERE status = 'ok'").fetchall()
+    config = json.loads(config)
+    assert config["backend"] == "adb-tflite" and config["versions"]["ro.product.model"] == "Quest 2"
+    assert "host" not in config["options"] and "binary" not in config["options"]
+    assert len(rows) == 45 and all("summary" in json.loads(s) for (s,) in rows)  # benchmark_model's statistics
+    pushed = len(peer.pushes)
+    assert pushed == 1 + 45 + 1  # the binary once, each op once, the overhead model once
+
+    # the same device by another address: nothing measured or pushed again
+    extra[1] = f"localhost:{peer.port}"
+    again = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir), env=env)
+    assert again.returncode == 0 and "45 already in the store, 0 measured now" in again.stdout
+    assert len(peer.pushes) == pushed
+    lut = run_hwnas(*space_command("build-lut", *extra[:4], device="quest2", workdir=workdir,
+                                   lut_dir=tmp_path / "lut"), env=env)  # fmt: skip
+    assert lut.returncode == 0, lut.stderr
+    assert len((tmp_path / "lut/quest2/avatar-tiny.csv").read_text().splitlines()) == 46
+
+
+def test_a_device_that_is_not_there_is_one_clear_line(binary, workdir, tmp_path):
+    closed = _free_port()
+    extra = ["--host", f"127.0.0.1:{closed}", "--option", f"binary={binary}"]
+    r = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir),
+                  env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "nothing listens at 127.0.0.1" in r.stderr and "adb tcpip 5555" in r.stderr
+    assert not (workdir / "measurements.sqlite").exists()  # refused before anything was written
+
+
+def test_an_unauthorised_device_says_to_accept_the_prompt(peer, binary, tmp_path):
+    peer.authorize = False
+    with pytest.raises(BackendUnavailable, match="Allow USB debugging"):
+        _backend(peer, binary, tmp_path, retries=0, connect_timeout_s=1.0).check()
+
+
+def _backend(peer, binary, tmp_path, **options) -> AdbTFLiteBackend:
+    where = {"host": f"127.0.0.1:{peer.port}", "binary": str(binary), "key": str(tmp_path / "cfg/adbkey")}
+    return AdbTFLiteBackend({**where, "backoff_s": 0.05, **options})
+
+
+def _ok_rows(workdir: Path) -> dict[str, float]:
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        (cid,) = [row[0] for row in store.conn.execute("SELECT config_id FROM configs")]
+        return {k: r.measured_at for k, r in store.results("quest2", cid).items() if r.status == "ok"}
+
+
+def _profile(peer, binary, workdir, tmp_path, specs, retry_failed=False, **options):
+    device = get_device("quest2")
+    backend = _backend(peer, binary, tmp_path, **options)
+    # one measurement per op (µs-resolution timings of tiny ops are noisy; re-measuring would blur the counts)
+    settings = replace(device.profile, runs=5, noise_threshold=100.0)
+    device = replace(device, options={**device.options, **backend.options}, profile=settings)
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        profiler = Profiler(device, backend, store, ArtifactCache(workdir / "artifacts"))
+        return profiler.run(specs, progress=False, retry_failed=retry_failed)
+
+
+SPECS = get_preset("avatar", "tiny").enumerate_ops()[:6]
+
+
+@pytest.mark.parametrize(
+    "fault, failed_first",
+    [
+        (Faults(drop_push_after_bytes=200), 0),  # retried: reconnect, push again from the start
+        (Faults(drop_runs=1), 0),  # retried: the run is repeated
+        # the first two runs calibrate (overhead, reference); the third, an op's, goes wrong: that op is recorded
+        # as failed with the reason, the rest go on
+        (Faults(garble_runs=1, skip_runs=2), 1),
+        (Faults(hang_runs=1, skip_runs=2), 1),  # past timeout_s on a device that still answers: that op fails
+    ],
+    ids=["dropped-mid-push", "dropped-mid-run", "garbled-output", "hang-past-timeout"],
+)
+def test_faults_leave_the_store_complete_and_resumable(peer, binary, workdir, tmp_path, fault, failed_first):
+    peer.faults = fault
+    report = _profile(peer, binary, workdir, tmp_path, SPECS, timeout_s=3.0)
+    assert len(report.failed) == failed_first, report.failed
+    if failed_first:
+        reason = report.failed[0][1]
+        assert "printed no timing" in reason or "ran past 3 s" in reason
+    assert not any(p.endswith(".part") for p in os.listdir(peer.root / "data/local/tmp/hwnas/models"))
+    before = _ok_rows(workdir)
+    again = _profile(peer, binary, workdir, tmp_path, SPECS, retry_failed=True, timeout_s=3.0)
+    assert again.measured == failed_first and not again.failed
+    after = _ok_rows(workdir)
+    assert set(after) == {s.key for s in SPECS}
+    assert all(after[k] == at for k, at in before.items())  # nothing measured twice
+
+
+def test_a_device_that_goes_away_stops_the_profile_and_it_resumes_on_return(peer, binary, workdir, tmp_path):
+    peer.faults = Faults(vanish_after_runs=4)  # the overhead and reference calibrations, then two ops
+    with pytest.raises(BackendUnavailable, match="lost device"):
+        _profile(peer, binary, workdir, tmp_path, SPECS)
+    before = _ok_rows(workdir)
+    assert len(before) == 2
+    back = AdbPeer(peer.root, PROPS)  # the same device (its files kept) at a new address
+    back.start()
+    try:
+        report = _profile(back, binary, workdir, tmp_path, SPECS)
+    finally:
+        back.stop()
+    assert report.already_done == 2 and report.measured == 4 and not report.failed
+    after = _ok_rows(workdir)
+    assert set(after) == {s.key for s in SPECS} and all(after[k] == at for k, at in before.items())
+    assert not any(p.endswith("benchmark_model") for p in back.pushes)  # the binary was already there
+
+
+def test_a_delegate_that_takes_nothing_is_a_failure_not_a_cpu_number(peer, binary, workdir, tmp_path):
+    report = _profile(peer, binary, workdir, tmp_path, SPECS[:2], delegate="gpu")
+    assert len(report.failed) == 2
+    assert all("delegate gpu took no part of the graph" in reason for _, reason in report.failed)
+    assert any("--use_gpu=true" in c for c in peer.commands)
