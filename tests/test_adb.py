@@ -234,3 +234,14 @@ def test_a_delegate_that_takes_nothing_is_a_failure_not_a_cpu_number(peer, binar
     assert len(report.failed) == 2
     assert all("delegate gpu took no part of the graph" in reason for _, reason in report.failed)
     assert any("--use_gpu=true" in c for c in peer.commands)
+
+
+def test_doctor_walks_through_each_step_and_names_the_fix(peer, binary, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    host = f"127.0.0.1:{peer.port}"
+    r = run_hwnas("doctor", "--device", "quest2", "--host", host, "--option", f"binary={binary}", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("[ok]") == 6 and "taskset f0" in r.stdout and "Quest 2" in r.stdout
+    missing = run_hwnas("doctor", "--device", "quest2", "--host", host, env=env)
+    assert missing.returncode == 1 and "[FAIL] benchmark_model binary" in missing.stdout
+    assert "--option binary=" in missing.stdout and "connection" not in missing.stdout  # stops at the first

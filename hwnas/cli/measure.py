@@ -124,4 +124,21 @@ def build_lut(device_name, devices_file, device_overrides, space, preset, out, l
     click.echo(f"{len(table.frame)} ops, per-inference overhead {table.metadata['per_inference_overhead_ms']:.4f} ms")
 
 
-COMMANDS = [backends, devices, spaces, profile, build_lut]
+@click.command()
+@device_options
+def doctor(device_name, devices_file, device_overrides) -> None:
+    """Check that a device preset can measure: for an Android device the adb key, the benchmark_model binary,
+    delegate libraries, connection and authorisation, that the binary runs there, and the big cores. Prints
+    the fix for the first failure; exit code 1 when anything fails."""
+    from hwnas.workflows.tables import open_device
+
+    device, backend = open_device(device_name, devices_file, device_overrides)
+    click.echo(f"{device.name}: backend {backend.name}")
+    results = backend.diagnose()
+    for name, passed, detail in results:
+        click.echo(f"  [{'ok' if passed else 'FAIL'}] {name}: {detail}")
+    if not all(passed for _, passed, _ in results):
+        raise SystemExit(1)
+
+
+COMMANDS = [backends, devices, spaces, profile, build_lut, doctor]

@@ -138,6 +138,63 @@ class AdbTFLiteBackend(Backend):
         )
         return Measurement.from_summary(summary, noise_threshold)
 
+    def diagnose(self) -> list[tuple[str, bool, str]]:
+        """Each step a first profile needs, in order; the first that fails ends the list with its fix."""
+        from hwnas.measure.adb import adb_key
+
+        o, results = self.options, []
+
+        def step(name: str, action) -> bool:
+            try:
+                results.append((name, True, action() or "ok"))
+                return True
+            except Exception as exc:
+                results.append((name, False, str(exc)))
+                return False
+
+        def binary() -> str:
+            if not o["binary"] or not Path(o["binary"]).is_file():
+                raise HwnasError(
+                    "no benchmark_model binary: download android_aarch64_benchmark_model (docs/devices.md) and pass "
+                    "--option binary=<path>"
+                )
+            return f"{o['binary']} (sha256 {file_hash(Path(o['binary']))[:16]})"
+
+        def libs() -> str:
+            missing = [p for p in o["libs"] if not Path(p).is_file()]
+            if missing:
+                raise HwnasError(f"missing delegate libraries {', '.join(missing)}; fix --option libs=[...]")
+            if o["delegate"] == "qnn" and QNN_DELEGATE_LIB not in {Path(p).name for p in o["libs"]}:
+                raise HwnasError(f"delegate qnn needs {QNN_DELEGATE_LIB} and its backend libraries in libs")
+            return ", ".join(Path(p).name for p in o["libs"]) or "none needed"
+
+        def runs() -> str:
+            remote, _ = self._prepare()
+            text = self.session().shell(f"{shlex.quote(remote)} 2>&1 | head -5", what="running benchmark_model")
+            if "STARTING" not in text:
+                raise HwnasError(
+                    f"benchmark_model does not run on the device ({text.strip()[:80]!r}); is it built for its ABI "
+                    "(android_aarch64)?"
+                )
+            return remote
+
+        def mask() -> str:
+            freqs = self.cpu_max_freqs()
+            chosen = self.cpu_mask()
+            return f"max kHz by cpu {freqs}; taskset {chosen or 'none'} ({o['num_threads']} threads)"
+
+        ok = (
+            step("adb key", lambda: str(adb_key(Path(o["key"]) if o["key"] else None)))
+            and step("benchmark_model binary", binary)
+            and step("delegate libraries", libs)
+            and step("connection and authorisation", lambda: f"{self.session().target}: {self.device_info()}")
+            and step("benchmark_model runs on the device", runs)
+            and step("big cores", mask)
+        )
+        if ok and o["libs"]:
+            step("delegate libraries on the device", lambda: self._prepare()[1])
+        return results
+
     # ---- the device ------------------------------------------------------------------------------
     def session(self) -> AdbSession:
         if self._session is None:

@@ -43,6 +43,14 @@ class Backend(ABC):
     def time_runs(self, artifact: Path, warmup: int, runs: int) -> Sequence[float]:
         """Run the artifact ``warmup`` times untimed, then ``runs`` times; return ms per timed run."""
 
+    def diagnose(self) -> list[tuple[str, bool, str]]:
+        """(check, passed, detail or fix) for ``hwnas doctor``; backends with more to check extend it."""
+        try:
+            self.check()
+            return [("runtime available", True, ", ".join(f"{k} {v}" for k, v in self.versions().items()))]
+        except Exception as exc:
+            return [("runtime available", False, str(exc))]
+
     def measure(
         self, artifact: Path, warmup: int, runs: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
     ) -> Measurement:
