@@ -59,6 +59,14 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def files_hash(paths: list[Path]) -> str:
+    """One hash of several files, their names included (a delegate's libraries are found by name)."""
+    digest = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.name):
+        digest.update(p.name.encode() + b"\0" + file_hash(p).encode())
+    return digest.hexdigest()
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
     from adb_shell import exceptions as e
 

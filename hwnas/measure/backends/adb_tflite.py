@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from hwnas.core.errors import BackendUnavailable, HwnasError
 from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement, RunSummary
-from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash
+from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash, files_hash
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.benchmark_output import BenchmarkOutput, parse
 
@@ -234,7 +234,7 @@ class AdbTFLiteBackend(Backend):
         return None if self._mask == "none" else self._mask
 
     def _libs_hash(self) -> str:
-        return file_hash_many([Path(p) for p in self.options["libs"]])
+        return files_hash([Path(p) for p in self.options["libs"]])
 
     def _prepare(self) -> tuple[str, str | None]:
         """The binary (and the delegate libraries) on the device, each pushed only when missing there."""
@@ -298,12 +298,3 @@ class AdbTFLiteBackend(Backend):
                     "this op is not measured on the delegate"
                 )
         return out
-
-
-def file_hash_many(paths: Sequence[Path]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for p in sorted(paths, key=lambda p: p.name):
-        digest.update(p.name.encode() + b"\0" + file_hash(p).encode())
-    return digest.hexdigest()
