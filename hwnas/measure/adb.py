@@ -83,6 +83,13 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def not_authorised(target: str) -> str:
+    return (
+        f"device {target} did not authorise this computer; accept the 'Allow USB debugging' prompt on the device "
+        "(on a Quest: inside the headset, tick 'Always allow') and re-run"
+    )
+
+
 def describe_connect_error(exc: BaseException, target: str) -> str:
     """One line naming what went wrong when connecting and how to fix it."""
     from adb_shell import exceptions as e
@@ -96,10 +103,7 @@ def describe_connect_error(exc: BaseException, target: str) -> str:
     if isinstance(exc, e.UsbDeviceNotFoundError):
         return f"no USB device {target} found; plug it in and enable USB debugging, or pass --host <ip>:5555"
     if isinstance(exc, e.DeviceAuthError):
-        return (
-            f"device {target} did not authorise this computer; accept the 'Allow USB debugging' prompt on the "
-            "device (on a Quest: inside the headset) and re-run"
-        )
+        return not_authorised(target)
     if isinstance(exc, ConnectionRefusedError):
         return f"nothing listens at {target}; on the device run `adb tcpip 5555` (over USB) and check the address"
     if isinstance(exc, (socket.timeout, TimeoutError, e.TcpTimeoutException)):
@@ -187,10 +191,7 @@ class AdbSession:
         except Exception as exc:
             device.close()
             if prompted and not isinstance(exc, ConnectionError):
-                raise DeviceUnreachable(
-                    f"device {self.target} did not authorise this computer; accept the 'Allow USB debugging' prompt "
-                    "on the device (on a Quest: inside the headset, tick 'Always allow') and re-run"
-                ) from None
+                raise DeviceUnreachable(not_authorised(self.target)) from None
             raise DeviceUnreachable(describe_connect_error(exc, self.target)) from None
         self._device = device
 

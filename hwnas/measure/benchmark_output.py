@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.measurement import RunSummary
 
 # logcat -v threadtime: "05-30 15:16:44.857  3380  3380 I tflite  : ..."
 _LOGCAT_THREADTIME = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+\S+\s*:\s?")
@@ -76,6 +77,17 @@ class RunStats:
             median_us=fields.get("median"),
             p95_us=fields.get("p95"),
         )
+
+    def summary(self) -> RunSummary:
+        """The same figures in milliseconds, as a Measurement carries them."""
+
+        def ms(us: float | None) -> float | None:
+            return None if us is None else us / 1000
+
+        return RunSummary(
+            self.count, ms(self.avg_us), ms(self.std_us), ms(self.min_us), ms(self.max_us),
+            ms(self.median_us), ms(self.p5_us), ms(self.p95_us),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,13 +163,13 @@ def _summary_fields(text: str) -> dict[str, float]:
     return out
 
 
-def _table_rows(lines: list[str], start: int) -> tuple[list[OpProfileRow], int]:
+def _table_rows(lines: list[str], start: int) -> list[OpProfileRow]:
     """The rows of the Run Order table whose header follows ``start``; columns found by their header names."""
     i = start
     while i < len(lines) and "[node type]" not in lines[i]:
         i += 1
     if i == len(lines):
-        return [], i
+        return []
     header = [c.strip() for c in lines[i].split("\t") if c.strip()]
     col = {name: k for k, name in enumerate(header)}
     rows = []
@@ -178,7 +190,7 @@ def _table_rows(lines: list[str], start: int) -> tuple[list[OpProfileRow], int]:
             )
         except (KeyError, ValueError):
             break
-    return rows, i + 1 + len(rows)
+    return rows
 
 
 def parse(output: str) -> BenchmarkOutput:
@@ -205,7 +217,7 @@ def parse(output: str) -> BenchmarkOutput:
             summary = _summary_fields(m.group(1))
             continue
         if text.startswith("Operator-wise Profiling Info for Regular Benchmark Runs"):
-            op_profile, _ = _table_rows(texts, i + 1)
+            op_profile = _table_rows(texts, i + 1)
             continue
         if m := _REPLACING.search(text):
             total = int(m.group(2)) if m.group(2) else None

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hwnas.core.errors import BackendUnavailable, HwnasError
-from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement, RunSummary
+from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement
 from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash, files_hash
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.benchmark_output import BenchmarkOutput, parse
@@ -112,9 +113,9 @@ class AdbTFLiteBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         info = self.device_info()
-        out = {"benchmark_model_sha256": file_hash(Path(self.options["binary"]))[:16], **info}
+        out = {"benchmark_model_sha256": self._binary_hash[:16], **info}
         if self.options["libs"]:
-            out["delegate_libs_sha256"] = self._libs_hash()[:16]
+            out["delegate_libs_sha256"] = self._libs_hash[:16]
         return out
 
     def time_runs(self, artifact: Path, warmup: int, runs: int) -> Sequence[float]:
@@ -124,19 +125,7 @@ class AdbTFLiteBackend(Backend):
         self, artifact: Path, warmup: int, runs: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
     ) -> Measurement:
         out = self.run_benchmark(artifact, warmup, runs)
-        r = out.regular
-        ms = 1e-3
-        summary = RunSummary(
-            n=r.count,
-            mean_ms=r.avg_us * ms,
-            std_ms=r.std_us * ms,
-            min_ms=r.min_us * ms,
-            max_ms=r.max_us * ms,
-            median_ms=None if r.median_us is None else r.median_us * ms,
-            p5_ms=None if r.p5_us is None else r.p5_us * ms,
-            p95_ms=None if r.p95_us is None else r.p95_us * ms,
-        )
-        return Measurement.from_summary(summary, noise_threshold)
+        return Measurement.from_summary(out.regular.summary(), noise_threshold)
 
     def diagnose(self) -> list[tuple[str, bool, str]]:
         """Each step a first profile needs, in order; the first that fails ends the list with its fix."""
@@ -158,7 +147,7 @@ class AdbTFLiteBackend(Backend):
                     "no benchmark_model binary: download android_aarch64_benchmark_model (docs/devices.md) and pass "
                     "--option binary=<path>"
                 )
-            return f"{o['binary']} (sha256 {file_hash(Path(o['binary']))[:16]})"
+            return f"{o['binary']} (sha256 {self._binary_hash[:16]})"
 
         def libs() -> str:
             missing = [p for p in o["libs"] if not Path(p).is_file()]
@@ -233,6 +222,11 @@ class AdbTFLiteBackend(Backend):
             self._mask = f"{big_core_mask(self.cpu_max_freqs()):x}" if mask == "auto" else mask
         return None if self._mask == "none" else self._mask
 
+    @cached_property
+    def _binary_hash(self) -> str:
+        return file_hash(Path(self.options["binary"]))
+
+    @cached_property
     def _libs_hash(self) -> str:
         return files_hash([Path(p) for p in self.options["libs"]])
 
@@ -241,10 +235,10 @@ class AdbTFLiteBackend(Backend):
         session, o = self.session(), self.options
         if self._remote_bin is None:
             binary = Path(o["binary"])
-            remote = f"{o['device_dir']}/bin/benchmark_model-{file_hash(binary)[:16]}"
+            remote = f"{o['device_dir']}/bin/benchmark_model-{self._binary_hash[:16]}"
             self._remote_bin = session.push_once(binary, remote, mode=0o755)
         if o["libs"] and self._remote_libs is None:
-            lib_dir = f"{o['device_dir']}/lib-{self._libs_hash()[:16]}"
+            lib_dir = f"{o['device_dir']}/lib-{self._libs_hash[:16]}"
             for lib in o["libs"]:
                 session.push_once(Path(lib), f"{lib_dir}/{Path(lib).name}", mode=0o755)
             self._remote_libs = lib_dir
