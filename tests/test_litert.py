@@ -10,6 +10,7 @@ from hwnas.measure.artifacts import ArtifactCache
 from hwnas.ops import OpSpec
 
 from .conftest import run_hwnas, space_command
+from .test_export import arch_with_channel_changing_skips
 
 pytest.importorskip("onnx2tf")
 pytest.importorskip("ai_edge_litert")
@@ -51,3 +52,36 @@ def test_a_search_on_cpu_tflite_is_measured_on_litert(tflite_tiny):
     assert report["reference"]["name"] == "eem" and report["reference"]["measured_ms"] > 0
     assert report["measured"]["measured_ms"] > 0 and report["measured"]["measured_runs"] == 50
     assert list((tflite_tiny["workdir"] / "models").glob("encoder-*.tflite"))
+
+
+def test_float16_artifacts_are_cached_apart_hold_float16_weights_and_are_measured(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from hwnas.core.errors import HwnasError
+    from hwnas.measure.backends.litert import LiteRTBackend
+
+    cache, spec = ArtifactCache(tmp_path), OpSpec("conv", 16, 32, kernel=3, stride=1, h=8, w=8)
+    assert cache.prepare([spec], "tflite", "float16") == {}
+    half, full = cache.path(spec, "tflite", "float16"), cache.get(spec, "tflite")
+    assert half != full and half.is_file()
+    assert half.stat().st_size < 0.75 * full.stat().st_size  # the 4608 conv weights take 2 bytes, not 4
+    interpreter = Interpreter(model_path=str(half))
+    assert "float16" in {d["dtype"].__name__ for d in interpreter.get_tensor_details()}
+    assert [d["dtype"].__name__ for d in interpreter.get_input_details()] == ["float32"]
+
+    backend = LiteRTBackend({"precision": "float16"})
+    assert backend.precision == "float16" and backend.config_id() != LiteRTBackend().config_id()
+    assert backend.measure(half, warmup=2, runs=5).n == 5
+    with pytest.raises(HwnasError, match="litert option precision must be float32 or float16, not 'int8'"):
+        LiteRTBackend({"precision": "int8"})
+
+
+def test_export_float16_tflite_and_refuse_float16_onnx(tmp_path):
+    arch_path = tmp_path / "arch.json"
+    arch_with_channel_changing_skips().save(arch_path)
+    r = run_hwnas("export", "--arch", str(arch_path), "--format", "onnx", "--precision", "float16")
+    assert r.returncode == 2 and "--precision float16 applies to --format tflite only" in r.stderr
+    assert not (tmp_path / "arch.onnx").exists()
+    r = run_hwnas("export", "--arch", str(arch_path), "--format", "tflite", "--precision", "float16")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "arch.tflite").read_bytes()[4:8] == b"TFL3"

@@ -82,10 +82,15 @@ def evaluate(run_dir: Path) -> None:
     file=True,
 )
 @choice_option("--format", ("onnx", "tflite"), "ONNX, or TFLite converted from it and checked.", dest="fmt")
+@choice_option(
+    "--precision",
+    ("float32", "float16"),
+    "TFLite weights as float32 or float16 (half the file; inputs and outputs stay float32).",
+)
 @path_option(
     "--out", "Output file; default <run-dir>/encoder.<format> or the architecture's name with that suffix.", file=True
 )
-def export(run_dir, arch_path, fmt, out) -> None:
+def export(run_dir, arch_path, fmt, precision, out) -> None:
     """Export a network as the device runs it: one input per view at its resolution; outputs z, g, y for an
     avatar encoder, the branch outputs for other spaces.
 
@@ -97,13 +102,15 @@ def export(run_dir, arch_path, fmt, out) -> None:
 
     if (run_dir is None) == (arch_path is None):
         raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
+    if precision != "float32" and fmt != "tflite":
+        raise HwnasError(f"--precision {precision} applies to --format tflite only; ONNX exports are float32")
     if run_dir is not None:
         net = load_trained(run_dir)[2]
         out = out or run_dir / f"encoder.{fmt}"
     else:
         net = architecture_network(arch_path)
         out = out or arch_path.with_suffix(f".{fmt}")
-    path = export_encoder(net, out, fmt)
+    path = export_encoder(net, out, fmt, precision)
     click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
 
 

@@ -31,10 +31,10 @@ def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, work
     if fmt not in EXPORT_FORMATS:
         raise HwnasError(f"backend {backend.name!r} takes .{fmt} models, which hwnas cannot export")
     backend.check()
-    parts = [str(net), json.dumps(net.deploy_inputs()), *toolchain(fmt)]
+    parts = [str(net), json.dumps(net.deploy_inputs()), *toolchain(fmt, backend.precision)]
     path = Path(workdir) / "models" / f"encoder-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:16]}.{fmt}"
     if not path.exists():
-        export_encoder(net, path, fmt)
+        export_encoder(net, path, fmt, backend.precision)
     return measure_in_fresh_process(backend, device, path)
 
 

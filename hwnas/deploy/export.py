@@ -31,8 +31,9 @@ class DeployedEncoder(nn.Module):
         return tuple(out[k] for k in self.net.output_names)
 
 
-def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
-    """Write ``net`` to ``path`` as ONNX, or as TFLite (converted from that ONNX and checked against it)."""
+def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx", precision: str = "float32") -> Path:
+    """Write ``net`` to ``path`` as ONNX, or as TFLite in ``precision`` (converted from that ONNX and checked
+    against it)."""
     if fmt not in EXPORT_FORMATS:
         raise HwnasError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     path = Path(path)
@@ -44,4 +45,4 @@ def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx") -> Path:
         return path
     from hwnas.measure.tflite import onnx_to_tflite
 
-    return onnx_to_tflite(onnx_path, path)
+    return onnx_to_tflite(onnx_path, path, precision)

@@ -68,7 +68,7 @@ class Profiler:
     def measure_spec(self, spec: OpSpec) -> Measurement:
         if spec.key in self.unconvertible:
             raise HwnasError(self.unconvertible[spec.key])
-        artifact = self.cache.get(spec, self.backend.artifact_format)
+        artifact = self.cache.get(spec, self.backend.artifact_format, self.backend.precision)
         s = self.settings
         return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
 
@@ -97,7 +97,8 @@ class Profiler:
         ref = reference_op(specs) if specs else None
         if todo:  # every artifact first: conversions (TFLite) run in parallel processes
             needed = [OVERHEAD_OP, *([ref] if ref else []), *todo]
-            self.unconvertible = self.cache.prepare(needed, self.backend.artifact_format, progress=progress)
+            fmt, precision = self.backend.artifact_format, self.backend.precision
+            self.unconvertible = self.cache.prepare(needed, fmt, precision, progress=progress)
 
         if todo and overhead_ms(self.store, dev, cid) is None:
             self._calibrate("overhead", OVERHEAD_OP, report)

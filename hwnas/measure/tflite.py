@@ -5,6 +5,11 @@ Layout: our ONNX graphs are NCHW (PyTorch's); onnx2tf rewrites the whole graph t
 a device runs is the NHWC model. Outputs of our ops and encoders are 2-D or NHWC feature maps. onnx2tf can
 mis-convert some patterns (e.g. a channel Slice after its transposition), so a converted model is only kept
 when LiteRT reproduces onnxruntime's outputs on a random input (fed NHWC, or NCHW where onnx2tf kept it).
+
+Precision: ``float32``, or ``float16`` — weights stored as float16 (half the file), inputs and outputs float32.
+TFLite's CPU kernels dequantise such weights to float32 once when the model loads; the GPU delegate computes in
+float16 either way. A float16 model is checked against onnxruntime with a looser tolerance (rounding of every
+weight to 11 significant bits).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import numpy as np
 from hwnas.core.errors import HwnasError, one_line
 from hwnas.core.files import atomic_path
 
-TOLERANCE = 1e-3  # max abs difference relative to the output's scale
+PRECISIONS = ("float32", "float16")
+# max abs difference relative to the output's scale, per precision
+TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
 
 
 def converter_version() -> str:
@@ -37,15 +44,18 @@ def converter_version() -> str:
         return "none"
 
 
-def convert_many(jobs: Sequence[tuple[Path, Path]], workers: int, on_done=None) -> dict[Path, str]:
+def convert_many(
+    jobs: Sequence[tuple[Path, Path]], workers: int, on_done=None, precision: str = "float32"
+) -> dict[Path, str]:
     """Convert (onnx, tflite) pairs in ``workers`` processes that stay alive for the whole batch (onnx2tf's
     import alone takes seconds). Returns tflite path -> reason for each conversion that failed."""
+    check_precision(precision)
     failures: dict[Path, str] = {}
     if not jobs:
         return failures
     context = multiprocessing.get_context("spawn")  # TensorFlow and a forked torch do not mix
     with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_import_converter) as pool:
-        futures = {pool.submit(_convert, onnx, out): out for onnx, out in jobs}
+        futures = {pool.submit(_convert, onnx, out, precision): out for onnx, out in jobs}
         for future in as_completed(futures):
             try:
                 future.result()
@@ -82,9 +92,15 @@ def quiet_native_stderr():
         os.close(devnull)
 
 
-def onnx_to_tflite(onnx_path: Path, out_path: Path) -> Path:
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise HwnasError(f"TFLite precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
+def onnx_to_tflite(onnx_path: Path, out_path: Path, precision: str = "float32") -> Path:
     """Convert one model in a worker process (TensorFlow stays out of this one); refuse with the reason."""
-    failures = convert_many([(Path(onnx_path), Path(out_path))], workers=1)
+    failures = convert_many([(Path(onnx_path), Path(out_path))], workers=1, precision=precision)
     if failures:
         raise HwnasError(next(iter(failures.values())))
     return Path(out_path)
@@ -96,7 +112,7 @@ def onnx_to_tflite(onnx_path: Path, out_path: Path) -> Path:
 _SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
-def _convert(onnx_path: Path, out_path: Path) -> Path:
+def _convert(onnx_path: Path, out_path: Path, precision: str) -> Path:
     """In a worker: onnx2tf into a temporary folder (also its working directory), check, then publish."""
     try:
         import onnx2tf
@@ -121,16 +137,18 @@ def _convert(onnx_path: Path, out_path: Path) -> Path:
             raise HwnasError(f"onnx2tf could not convert {onnx_path.name} (it exited; run onnx2tf by hand)") from None
         finally:
             os.chdir(cwd)
-        converted = Path(tmp) / f"{onnx_path.stem}_float32.tflite"
+        converted = Path(tmp) / f"{onnx_path.stem}_{precision}.tflite"  # onnx2tf writes both precisions
         if not converted.exists():
-            raise HwnasError(f"onnx2tf wrote no float32 model for {onnx_path.name}")
-        check_against_onnx(onnx_path, converted)
+            raise HwnasError(f"onnx2tf wrote no {precision} model for {onnx_path.name}")
+        check_against_onnx(onnx_path, converted, tolerance=TOLERANCE[precision])
         with atomic_path(out_path) as staged:
             shutil.copyfile(converted, staged)
     return out_path
 
 
-def check_against_onnx(onnx_path: Path, tflite_path: Path, seed: int = 0) -> float:
+def check_against_onnx(
+    onnx_path: Path, tflite_path: Path, seed: int = 0, tolerance: float = TOLERANCE["float32"]
+) -> float:
     """Run both models on the same random input; return the worst relative difference, or refuse."""
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
@@ -150,7 +168,7 @@ def check_against_onnx(onnx_path: Path, tflite_path: Path, seed: int = 0) -> flo
     # onnx2tf makes a 4-D input NHWC, except where C = H = W leaves it nothing to tell: then it keeps NCHW.
     # Both layouts are tried where the shape allows either; the converted model must match in one of them.
     worst = min(_difference(interpreter, inputs, outputs, feeds, expected, nhwc, tflite_path) for nhwc in (True, False))
-    if worst > TOLERANCE:
+    if worst > tolerance:
         raise HwnasError(
             f"onnx2tf mis-converted {Path(onnx_path).name}: LiteRT differs from onnxruntime by {worst:.2%} "
             "of the output scale; export ONNX instead"

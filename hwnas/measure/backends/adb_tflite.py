@@ -21,6 +21,7 @@ from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement
 from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash, files_hash
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.benchmark_output import BenchmarkOutput, parse
+from hwnas.measure.tflite import PRECISIONS
 
 DELEGATES = ("cpu", "gpu", "nnapi", "hexagon", "qnn")
 # How benchmark_model names each delegate in the lines that say how much of the graph it took.
@@ -60,6 +61,7 @@ class AdbTFLiteBackend(Backend):
         "num_threads": 1,
         "cpu_mask": "auto",  # taskset mask in hex, "auto" (big cores from cpuinfo_max_freq) or "none"
         "use_xnnpack": True,
+        "precision": "float32",  # or float16: weights stored as float16 (the GPU delegate computes in fp16 anyway)
         "min_delegated_share": 1.0,  # share of graph nodes the delegate must take, else the op fails
         "device_dir": DEFAULT_DEVICE_DIR,
         "key": "",  # RSA key; default ~/.config/hwnas/adbkey, created when missing
@@ -79,6 +81,8 @@ class AdbTFLiteBackend(Backend):
                 raise HwnasError(f"adb-tflite option {key} must be a whole number (num_threads >= 1), not {o[key]!r}")
         if not isinstance(o["libs"], list) or not all(isinstance(p, str) for p in o["libs"]):
             raise HwnasError('adb-tflite option libs must be a list of file paths, e.g. ["libhexagon_interface.so"]')
+        if o["precision"] not in PRECISIONS:
+            raise HwnasError(f"adb-tflite option precision must be {' or '.join(PRECISIONS)}, not {o['precision']!r}")
         mask = str(o["cpu_mask"])
         if mask not in ("auto", "none") and not re.fullmatch(r"[0-9a-fA-F]+", mask):
             raise HwnasError(f"adb-tflite option cpu_mask must be 'auto', 'none' or a hex mask like 'f0', not {mask!r}")

@@ -31,6 +31,12 @@ class Backend(ABC):
             raise HwnasError(f"backend {self.name!r} has no option(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
         self.options = {**self.option_defaults, **options}
 
+    @property
+    def precision(self) -> str:
+        """Precision of the artifacts this backend measures: its ``precision`` option where it has one
+        (TFLite backends: float32 or float16), else float32."""
+        return str(self.options.get("precision", "float32"))
+
     @abstractmethod
     def check(self) -> None:
         """Cheap availability check; raise BackendUnavailable with the fix when this backend cannot run."""

@@ -15,14 +15,15 @@ import numpy as np
 
 from hwnas.core.errors import BackendUnavailable, HwnasError
 from hwnas.measure.backends.base import Backend
-from hwnas.measure.tflite import converter_version, quiet_native_stderr
+from hwnas.measure.tflite import PRECISIONS, converter_version, quiet_native_stderr
 
 
 class LiteRTBackend(Backend):
     name = "litert"
     artifact_format = "tflite"
     # xnnpack = false uses TFLite's built-in reference-optimised kernels without the default delegate
-    option_defaults: ClassVar[dict[str, Any]] = {"num_threads": 1, "xnnpack": True}
+    # precision: float16 measures models whose weights are stored as float16 (see hwnas.measure.tflite)
+    option_defaults: ClassVar[dict[str, Any]] = {"num_threads": 1, "xnnpack": True, "precision": "float32"}
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -31,6 +32,8 @@ class LiteRTBackend(Backend):
             raise HwnasError(f"litert option num_threads must be an integer >= 1, not {threads!r}")
         if not isinstance(self.options["xnnpack"], bool):
             raise HwnasError(f"litert option xnnpack must be true or false, not {self.options['xnnpack']!r}")
+        if self.options["precision"] not in PRECISIONS:
+            raise HwnasError(f"litert option precision must be {' or '.join(PRECISIONS)}, not {self.precision!r}")
 
     def check(self) -> None:
         try:
