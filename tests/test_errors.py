@@ -30,11 +30,11 @@ def _devices(tmp_path, text):
         ("[x\nbackend = 'onnxruntime'", "not valid TOML"),
         ("[x]\ndescription = 'no backend'", "has no backend"),
         ("[x]\nbackend = 'tensorrt'", "unknown backend 'tensorrt'"),
-        ("[x]\nbackend = 'onnxruntime'\n[x.profile]\nruns = 0", "runs >= 1"),
-        ("[x]\nbackend = 'onnxruntime'\n[x.profile]\nrepeats = 3", "unknown profile setting(s) repeats"),
+        ("[x]\nbackend = 'onnxruntime'\n[x.profile]\nruns = 0", "profile.runs: Input should be greater than 0, not 0"),
+        ("[x]\nbackend = 'onnxruntime'\n[x.profile]\nrepeats = 3", "profile.repeats: unknown key"),
         ("[x]\nbackend = 'onnxruntime'\n[x.options]\nintra_op_threads = 0", "intra_op_threads must be"),
         ("[x]\nbackend = 'onnxruntime'\n[x.options]\nthreads = 4", "has no option(s) threads"),
-        ("[x]\nbackend = 'onnxruntime'\ncolour = 'red'", "unknown key(s) colour"),
+        ("[x]\nbackend = 'onnxruntime'\ncolour = 'red'", "colour: unknown key"),
     ],
 )
 def test_malformed_device_files(tmp_path, toml, needle):

@@ -1,7 +1,10 @@
 """The plugin path: an out-of-tree package, pip-installed, found through entry points only."""
 
+import os
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -64,20 +67,120 @@ def test_without_the_plugin_its_preset_is_unknown(tmp_path, cli_args):
     assert r.returncode == 2 and "unknown device 'cpu-onnx-reference'" in r.stderr
 
 
-def test_a_broken_plugin_is_reported_and_the_others_still_work(tmp_path, cli_args):
-    """A distribution whose entry points name a module that does not exist."""
-    dist = tmp_path / "site" / "broken_backend-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-backend\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[hwnas.backends]\nbroken = no_such_module:Backend\n[hwnas.devices]\nbroken = no_such_module:presets\n"
+def test_the_example_plugin_passes_the_conformance_kit_in_its_own_suite(plugin_path):
+    plugin_tests = REPO / "backends" / "hwnas-onnx-reference" / "tests"
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(plugin_tests)],
+        env={**os.environ, "PYTHONPATH": f"{REPO}:{plugin_path}"},
+        cwd=plugin_tests,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    env = {"PYTHONPATH": f"{REPO}:{tmp_path / 'site'}"}
-    r = run_hwnas("backends", env=env)
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
+
+
+def make_plugin(site: Path, name: str, module: str, entry_points: str) -> dict[str, str]:
+    """A distribution installed into ``site`` as pip would leave it (module + dist-info with entry points);
+    returns the environment that puts it on the path."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{name}.py").write_text(textwrap.dedent(module))
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    return {"PYTHONPATH": f"{REPO}:{site}"}
+
+
+# A backend that breaks the contract where it can while still measuring: it prints, accepts any option value,
+# reports no versions, and fails its check() when asked to.
+MISBEHAVING = """
+    import time
+    from hwnas.core.errors import BackendUnavailable
+    from hwnas.measure.backends.base import Backend
+
+    PRESETS = '''
+    [cpu-chatty]
+    backend = "chatty"
+    [cpu-unreachable]
+    backend = "chatty"
+    options = {fail_check = true}
+    '''
+
+    def presets():
+        return PRESETS
+
+    def bad_presets():
+        return "[cpu-bad backend = 'chatty'"
+
+    class Chatty(Backend):
+        name = "chatty-class-name"
+        artifact_format = "onnx"
+        option_defaults = {"fail_check": False, "threads": 1}
+
+        def check(self):
+            print("checking the device")
+            if self.options["fail_check"]:
+                raise BackendUnavailable("the chatty device is unplugged; plug it in")
+
+        def versions(self):
+            return {}
+
+        def time_runs(self, artifact, warmup, runs):
+            print("measuring", artifact)
+            return [0.5 + 0.01 * i for i in range(runs)]
+"""
+
+
+def test_the_kit_names_each_broken_promise(tmp_path):
+    env = make_plugin(tmp_path / "site", "chatty", MISBEHAVING, "[hwnas.backends]\nchatty = chatty:Chatty\n")
+    script = (
+        "from hwnas.testing import check_backend\n"
+        "if __name__ == '__main__':\n"
+        "    try:\n"
+        "        check_backend('chatty', invalid_options=[{'threads': 0}])\n"
+        "    except AssertionError as exc:\n"
+        "        print(exc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True)
+    assert "backend 'chatty' fails 3 check(s)" in r.stdout, r.stdout + r.stderr
+    assert "check_option_validation: AssertionError: options {'threads': 0} were accepted" in r.stdout
+    assert "check_versions: AssertionError: versions() is empty" in r.stdout
+    assert "check_silent_stdout: AssertionError: measure() wrote to stdout: 'measuring" in r.stdout
+    assert "check_fresh_process" not in r.stdout  # printing does not break the worker's result channel
+
+
+def test_misbehaving_and_broken_plugins_leave_the_built_in_devices_working(tmp_path, cli_args):
+    env = make_plugin(
+        tmp_path / "site",
+        "chatty",
+        MISBEHAVING,
+        """
+        [hwnas.backends]
+        chatty = chatty:Chatty
+        [hwnas.devices]
+        chatty = chatty:presets
+        chatty-bad-toml = chatty:bad_presets
+        missing = no_such_module:presets
+        """,
+    )
+    r = run_hwnas("devices", env=env)
     assert r.returncode == 0, r.stderr
-    lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
-    assert "broken: ModuleNotFoundError" in lines["broken"]
-    assert "available" in lines["onnxruntime"]
-    r = run_hwnas(*cli_args("profile", "--no-progress", workdir=tmp_path / "w"), env=env)
-    assert r.returncode == 0, r.stderr
-    assert "presets of plugin 'broken' failed to load" in r.stderr
+    assert "cpu-chatty" in r.stdout and "cpu " in r.stdout
+    assert "broken plugin chatty-bad-toml: HwnasError: device file plugin chatty-bad-toml is not valid TOML" in r.stdout
+    assert "broken plugin missing: ModuleNotFoundError" in r.stdout
+
+    r = run_hwnas(*cli_args("profile", "--no-progress", workdir=tmp_path / "w"), env=env)  # a built-in device
+    assert r.returncode == 0 and "45 measured now" in r.stdout, r.stderr
+
+    r = run_hwnas(*cli_args("profile", device="cpu-missing", workdir=tmp_path / "w2"), env=env)
+    assert r.returncode == 2 and "unknown device 'cpu-missing'" in r.stderr
+    assert "plugin missing failed to load: ModuleNotFoundError" in r.stderr
+
+    # a failing check() stops the search before anything is profiled, trained or written
+    out = tmp_path / "unreachable"
+    args = cli_args("search", "--target-ms", "30", "--steps", "4", "--out", str(out), device="cpu-unreachable",
+                    workdir=tmp_path / "w4", lut_dir=tmp_path / "lut4")  # fmt: skip
+    r = run_hwnas(*args, env=env)
+    assert r.returncode == 2 and "the chatty device is unplugged; plug it in" in r.stderr
+    assert not out.exists() and not (tmp_path / "w4").exists() and not (tmp_path / "lut4").exists()

@@ -36,12 +36,15 @@ def devices(devices_file: Path | None) -> None:
     """List device presets: built-in, from plugins, and from your devices file."""
     from hwnas.measure.devices import load_devices
 
-    for name, preset in sorted(load_devices(devices_file).items()):
+    catalog = load_devices(devices_file)
+    for name, preset in sorted(catalog.presets.items()):
         options = ", ".join(f"{k}={v}" for k, v in preset.options.items())
         click.echo(
             f"{name:14s} backend {preset.backend:14s} [{preset.source}] {preset.description}"
             + (f" ({options})" if options else "")
         )
+    for plugin, reason in sorted(catalog.broken_plugins.items()):
+        click.echo(f"broken plugin {plugin}: {reason}")
 
 
 @click.command()

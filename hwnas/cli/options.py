@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,24 @@ import click
 from hwnas.core.errors import HwnasError
 
 DEFAULT_PRESET = "small"
+
+
+class PositiveNumber(click.ParamType):
+    """A finite number above zero (``nan`` and ``inf``, which float() accepts, are refused)."""
+
+    name = "number"
+
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < 0 or (number == 0 and not self.allow_zero):
+            self.fail(f"{value!r} must be a finite number {'>= 0' if self.allow_zero else '> 0'}", param, ctx)
+        return number
 
 
 def folder_option(name: str, env: str, default: str, help: str):

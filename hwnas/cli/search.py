@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hwnas.cli.options import (
+    PositiveNumber,
     check_torch_device,
     choice_option,
     device_options,
@@ -25,13 +26,13 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @space_options(required=True)
 @click.option(
     "--target-ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveNumber(),
     default=None,
     help="Latency target of the whole encoder on the device, in ms.",
 )
 @click.option(
     "--speedup",
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveNumber(),
     default=None,
     help="Or a target that means the same on any device: the space's reference network (EEM for avatar) "
     "measured end to end on the device, divided by this.",
@@ -43,7 +44,13 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
     "squared-log: log(lat/target)^2, whose pull fades at the target so that there the task decides; log: "
     "|log(lat/target)|, full pull up to the target; hinge: penalises only going over it.",
 )
-@click.option("--latency-weight", default=1.0, show_default=True, help="Coefficient of the latency loss.")
+@click.option(
+    "--latency-weight",
+    type=PositiveNumber(allow_zero=True),
+    default=1.0,
+    show_default=True,
+    help="Coefficient of the latency loss (0: the task alone decides).",
+)
 @choice_option(
     "--op-sampling",
     OP_SAMPLING,

@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from hwnas.core.errors import HwnasError
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written: the nearest existing ancestor must
+    be a writable folder."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise HwnasError(f"{option} {path}: {existing} is a file, not a folder; pick another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HwnasError(f"{option} {path}: {existing} is not writable; pick another {option}")
 
 
 def staging_path(path: Path) -> Path:
@@ -37,4 +53,21 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, data: Any, **dumps: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, **dumps) + "\n")
+    """Strict JSON: a NaN or an infinity (which json would write as NaN/Infinity, unreadable elsewhere) is
+    refused before anything is written; ``without_non_finite`` turns them into nulls where that is meant."""
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False, **dumps)
+    except ValueError as exc:
+        raise HwnasError(f"refusing to write {path}: {exc}") from None
+    return write_text(path, text + "\n")
+
+
+def without_non_finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None (JSON null)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: without_non_finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [without_non_finite(v) for v in data]
+    return data

@@ -33,11 +33,15 @@ def host_info() -> dict[str, object]:
     }
 
 
-def build_table(store: MeasurementStore, device: DevicePreset, backend: Backend, preset: Preset) -> LatencyTable:
+def build_table(
+    store: MeasurementStore, device: DevicePreset, backend: Backend, preset: Preset, fill: str | None = None
+) -> LatencyTable:
+    """The preset's table from the store; ``fill`` is the profile command a refusal names (the user's own
+    folders in it)."""
     specs = preset.enumerate_ops()
     config_id = backend.config_id()
     results = store.results(device.name, config_id, [s.key for s in specs], device.profile.noise_threshold)
-    fill = f"hwnas profile --device {device.name} --space {preset.space} --preset {preset.preset}"
+    fill = fill or f"hwnas profile --device {device.name} --space {preset.space} --preset {preset.preset}"
     failed = sorted(k for k, r in results.items() if r.status == "failed")
     missing = sorted(s.key for s in specs if s.key not in results)
     if missing:

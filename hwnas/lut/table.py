@@ -118,10 +118,11 @@ class LatencyTable:
             )
         return "hwnas profile --device <device> --space <space> && hwnas build-lut ..."
 
-    def require(self, keys: Iterable[str]) -> None:
+    def require(self, keys: Iterable[str], fill_command: str | None = None) -> None:
+        """Refuse, naming them and the command that measures them, when keys are absent."""
         missing = sorted(set(keys) - self.keys)
         if missing:
-            raise MissingOpsError(missing, self.fill_command())
+            raise MissingOpsError(missing, fill_command or self.fill_command())
 
     def latency_ms(self, keys: Iterable[str | OpSpec]) -> np.ndarray:
         """Median latency of each key, in order; raises MissingOpsError naming every absent key."""

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from hwnas.core.errors import HwnasError
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from hwnas.core.errors import HwnasError, one_line
+from hwnas.core.userfiles import Schema, parse_toml, read_text, schema_of, validate
 
 DEVICES_ENV = "HWNAS_DEVICES"
 DEVICE_ENTRY_POINTS = "hwnas.devices"
@@ -23,18 +20,23 @@ DEVICE_ENTRY_POINTS = "hwnas.devices"
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    warmup: int = 10
-    runs: int = 50
-    noise_threshold: float = 0.1
-    remeasure: int = 2  # extra attempts for an op whose IQR/median is above the threshold
-    reference_every: int = 25  # re-measure the reference op after this many ops
-    drift_threshold: float = 0.1  # relative change of the reference op that counts as drift
+    """The ``[<device>.profile]`` table: how each op is measured (checked through its annotations)."""
 
-    def __post_init__(self) -> None:
-        if self.warmup < 0 or self.runs < 1 or self.remeasure < 0 or self.reference_every < 1:
-            raise ValueError("warmup >= 0, runs >= 1, remeasure >= 0 and reference_every >= 1 are required")
-        if self.noise_threshold <= 0 or self.drift_threshold <= 0:
-            raise ValueError("noise_threshold and drift_threshold must be positive")
+    warmup: NonNegativeInt = 10
+    runs: PositiveInt = 50
+    noise_threshold: PositiveFloat = 0.1
+    remeasure: NonNegativeInt = 2  # extra attempts for an op whose IQR/median is above the threshold
+    reference_every: PositiveInt = 25  # re-measure the reference op after this many ops
+    drift_threshold: PositiveFloat = 0.1  # relative change of the reference op that counts as drift
+
+
+class _DeviceFile(Schema):
+    """One ``[<device>]`` table of a devices file."""
+
+    backend: str = Field(min_length=1)
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    profile: schema_of(ProfileSettings) = Field(default_factory=dict)  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -46,77 +48,65 @@ class DevicePreset:
     profile: ProfileSettings = field(default_factory=ProfileSettings)
     source: str = "built-in"
 
+    @property
+    def user_file(self) -> str | None:
+        """The user's devices file this preset comes from (None for built-ins and plugins)."""
+        return None if self.source.startswith(("built-in", "plugin ")) else self.source
+
 
 def _parse_file(text: str, source: str) -> dict[str, DevicePreset]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise HwnasError(f"device file {source} is not valid TOML ({exc}); fix the syntax") from None
-    presets = {}
-    for name, body in data.items():
-        presets[name] = _parse_preset(name, body, source)
-    return presets
+    data = parse_toml(text, f"device file {source}", "fix the syntax")
+    return {name: _parse_preset(name, body, source) for name, body in data.items()}
 
 
 def _parse_preset(name: str, body: Any, source: str) -> DevicePreset:
     where = f"device {name!r} in {source}"
     if not isinstance(body, dict):
         raise HwnasError(f"{where} must be a table ([{name}]), not a {type(body).__name__}")
-    unknown = set(body) - {"description", "backend", "options", "profile"}
-    if unknown:
-        raise HwnasError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; allowed: description, backend, options, profile"
-        )
-    backend = body.get("backend")
-    if not isinstance(backend, str) or not backend:
+    if "backend" not in body:
         raise HwnasError(f'{where} has no backend; add backend = "<name>" (see `hwnas backends`)')
-    options = body.get("options", {})
-    if not isinstance(options, dict):
-        raise HwnasError(f"{where}: options must be a table")
-    profile_raw = body.get("profile", {})
-    known = {f.name: f.type for f in fields(ProfileSettings)}
-    if not isinstance(profile_raw, dict) or set(profile_raw) - set(known):
-        bad = sorted(set(profile_raw) - set(known)) if isinstance(profile_raw, dict) else ["<not a table>"]
-        raise HwnasError(f"{where}: unknown profile setting(s) {', '.join(bad)}; allowed: {', '.join(known)}")
-    for key, value in profile_raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise HwnasError(f"{where}: profile.{key} must be a number, not {value!r}")
-    try:
-        profile = ProfileSettings(**profile_raw)
-    except ValueError as exc:
-        raise HwnasError(f"{where}: {exc}") from None
-    return DevicePreset(
-        name=name,
-        backend=backend,
-        description=str(body.get("description", "")),
-        options=dict(options),
-        profile=profile,
-        source=source,
-    )
+    fix = "see docs/devices.md for the keys of a device preset"
+    raw = validate(_DeviceFile, body, where, fix)
+    profile = ProfileSettings(**dict(raw.profile))
+    return DevicePreset(name, raw.backend, raw.description, dict(raw.options), profile, source)
 
 
-def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, DevicePreset]:
-    """Built-ins, then presets shipped by plugins (entry points), then the user's file."""
+@dataclass(frozen=True)
+class DeviceCatalog:
+    """Every preset that loaded, and each plugin whose presets did not (entry-point name -> reason)."""
+
+    presets: dict[str, DevicePreset]
+    broken_plugins: dict[str, str]
+
+
+def load_devices(devices_file: str | os.PathLike | None = None) -> DeviceCatalog:
+    """Built-ins, then presets shipped by plugins (entry points), then the user's file. A plugin that fails
+    to import or ships a bad file is set aside with its reason; it never hides the other presets."""
     text = resources.files("hwnas.measure").joinpath("devices.toml").read_text()
     presets = _parse_file(text, "built-in devices.toml")
+    broken: dict[str, str] = {}
     for ep in metadata.entry_points(group=DEVICE_ENTRY_POINTS):
         try:
             plugin_text = ep.load()()
-        except Exception as exc:  # a broken plugin must not hide the other presets
-            print(f"hwnas: warning: device presets of plugin {ep.name!r} failed to load: {exc}", file=sys.stderr)
-            continue
-        presets.update(_parse_file(plugin_text, f"plugin {ep.name}"))
+            if not isinstance(plugin_text, str):
+                raise TypeError(f"{ep.value} returned a {type(plugin_text).__name__}, not TOML text")
+            presets.update(_parse_file(plugin_text, f"plugin {ep.name}"))
+        except Exception as exc:
+            broken[ep.name] = one_line(exc)
     user = devices_file or os.environ.get(DEVICES_ENV)
     if user:
         path = Path(user)
-        if not path.is_file():
-            raise HwnasError(f"devices file {path} does not exist; pass an existing TOML file to --devices-file")
-        presets.update(_parse_file(path.read_text(), str(path)))
-    return presets
+        text = read_text(path, "devices file", "pass a TOML file of device presets to --devices-file")
+        presets.update(_parse_file(text, str(path)))
+    return DeviceCatalog(presets, broken)
 
 
 def get_device(name: str, devices_file: str | os.PathLike | None = None) -> DevicePreset:
-    presets = load_devices(devices_file)
-    if name not in presets:
-        raise HwnasError(f"unknown device {name!r}; known: {', '.join(sorted(presets))} (see `hwnas devices`)")
-    return presets[name]
+    catalog = load_devices(devices_file)
+    if name not in catalog.presets:
+        broken = "; ".join(f"plugin {k} failed to load: {v}" for k, v in catalog.broken_plugins.items())
+        raise HwnasError(
+            f"unknown device {name!r}; known: {', '.join(sorted(catalog.presets))} (see `hwnas devices`)"
+            + (f". Presets of broken plugins are missing: {broken}" if broken else "")
+        )
+    return catalog.presets[name]

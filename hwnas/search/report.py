@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from hwnas.core.files import write_json
+from hwnas.core.files import without_non_finite, write_json
 from hwnas.core.plots import random_candidates, search_curves
 from hwnas.search.config import SearchConfig
 from hwnas.search.loop import SearchResult
@@ -54,9 +53,6 @@ def write_report(
             final["final design, measured"] = float(latency_check["measured_ms"])
         plot = random_candidates if method == "random" else search_curves
         plot(result.history, config.target_ms, out_dir / CURVES, final)
-    write_json(out_dir / REPORT, report, default=_finite)  # last: its presence marks a finished search
+    # last: its presence marks a finished search; a NaN loss in the history is written as null
+    write_json(out_dir / REPORT, without_non_finite(report), default=str)
     return out_dir / "arch.json"
-
-
-def _finite(x: object) -> object:
-    return None if isinstance(x, float) and not math.isfinite(x) else str(x)

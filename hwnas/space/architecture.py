@@ -10,9 +10,32 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import PositiveInt
+
 from hwnas.core.errors import HwnasError
+from hwnas.core.userfiles import Schema, parse_json, read_text, validate
 from hwnas.ops import OpSpec, conv_out
 from hwnas.space.declared import SpacePreset
+
+
+class _LayerFile(Schema):
+    op: str
+    width: PositiveInt
+
+
+class _BranchFile(Schema):
+    view: str
+    branch: str
+    layers: list[_LayerFile]
+
+
+class ArchitectureFile(Schema):
+    """The JSON form of an Architecture (what ``to_json`` writes)."""
+
+    space: str
+    preset: str
+    resolutions: dict[str, PositiveInt]
+    branches: list[_BranchFile]
 
 
 @dataclass(frozen=True)
@@ -52,28 +75,22 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str, source: str = "<json>") -> Architecture:
-        try:
-            raw = json.loads(text)
-            return cls(
-                space=raw["space"],
-                preset=raw["preset"],
-                resolutions={k: int(v) for k, v in raw["resolutions"].items()},
-                branches=tuple(
-                    BranchChoice(
-                        b["view"], b["branch"], tuple(LayerChoice(str(c["op"]), int(c["width"])) for c in b["layers"])
-                    )
-                    for b in raw["branches"]
-                ),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise HwnasError(f"architecture {source} is malformed ({type(exc).__name__}: {exc})") from None
+        where, fix = f"architecture {source}", "write it as `hwnas search` does (see its arch.json)"
+        raw = validate(ArchitectureFile, parse_json(text, where, fix), where, fix)
+        return cls(
+            space=raw.space,
+            preset=raw.preset,
+            resolutions=dict(raw.resolutions),
+            branches=tuple(
+                BranchChoice(b.view, b.branch, tuple(LayerChoice(c.op, c.width) for c in b.layers))
+                for b in raw.branches
+            ),
+        )
 
     @classmethod
     def load(cls, path: Path) -> Architecture:
-        path = Path(path)
-        if not path.is_file():
-            raise HwnasError(f"architecture file {path} does not exist")
-        return cls.from_json(path.read_text(), str(path))
+        text = read_text(path, "architecture file", "pass the arch.json that `hwnas search` wrote")
+        return cls.from_json(text, str(path))
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json() + "\n")

@@ -8,13 +8,12 @@ from typing import Any
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import write_json
+from hwnas.core.userfiles import parse_json, read_text
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwnasError(f"{path} is not valid JSON ({exc}); delete its folder to start that run again") from None
+    fix = "delete its folder to start that run again"
+    data = parse_json(read_text(path, "run file", fix), str(path), fix)
     if not isinstance(data, dict):
         raise HwnasError(f"{path} is not a JSON object; delete its folder to start that run again")
     return data

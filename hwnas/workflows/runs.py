@@ -11,7 +11,8 @@ from typing import Any
 from torch import nn
 
 from hwnas.core.errors import HwnasError
-from hwnas.core.files import write_json
+from hwnas.core.files import check_writable, write_json
+from hwnas.core.userfiles import validate
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.registry import baseline_task, build_task, task_class
@@ -80,6 +81,8 @@ def train_run(
 ) -> tuple[Path, dict]:
     if data is not None and not Path(data).is_file():
         raise HwnasError(f"data file {data} does not exist")
+    if run_dir is not None:
+        check_writable(run_dir, "--run-dir")
     if encoder.endswith(".json"):
         encoder = str(Path(encoder).resolve())  # a resumed run must find it from any directory
     data_name = str(Path(data).resolve()) if data else "synthetic"
@@ -99,10 +102,8 @@ def read_run(run_dir: Path) -> TrainRun:
         raise HwnasError(f"{run_dir} is not a training run (no {RUN_CONFIG}); train one with `hwnas train`")
     raw = read_json(path)
     known = {f.name for f in fields(TrainRun)}
-    try:
-        return TrainRun(**{k: v for k, v in raw.items() if k in known})
-    except TypeError as exc:
-        raise HwnasError(f"{path} is not a training run's config ({exc})") from None
+    fix = "delete the folder to train that run again"
+    return validate(TrainRun, {k: v for k, v in raw.items() if k in known}, f"run config {path}", fix)
 
 
 def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:

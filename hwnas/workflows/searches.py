@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.files import check_writable
 from hwnas.deploy.endtoend import check_architecture, measure_encoder
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.backends.base import Backend
@@ -101,6 +102,9 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     device, backend = open_device(request.device, request.devices_file, request.device_overrides)
     task = search_task(space, request.seed, request.ee_loss)
     out_dir = request.out_dir or default_search_dir(request)
+    # what the end of the search needs is checked first: the device measures the result, the folder takes it
+    check_writable(out_dir, "--out")
+    backend.check()
     binding = {"space": space.space, "preset": space.preset, "device": device.name, "method": request.method}
     if request.speedup:
         binding["speedup"] = request.speedup
@@ -115,7 +119,6 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
             return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
     table, table_path = ensure_table(device, backend, space, request.workdir, request.lut_dir, request.progress)
-    _check_table_belongs(table, device.name, space)
     if target is None:
         reference = measure_reference(space, table, device, backend, request.workdir)
         target = reference["measured_ms"] / request.speedup
@@ -180,13 +183,6 @@ def _check_reachable(
         f"target {target:.4g} ms is outside what {where} can reach: {fastest:.4g} to {slowest:.4g} ms as its "
         f"table predicts{speedups}; pick a target in that range"
     )
-
-
-def _check_table_belongs(table: LatencyTable, device: str, space: SpacePreset) -> None:
-    m = table.metadata
-    for key, want in (("device", device), ("space", space.space), ("preset", space.preset)):
-        if key in m and m[key] != want:
-            raise HwnasError(f"latency table says {key} {m[key]!r}, not {want!r}; rebuild it with `hwnas build-lut`")
 
 
 def load_supernet(search_dir: Path, space: SpacePreset) -> Supernet:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.files import check_writable
 from hwnas.lut.build import build_table, default_table_path
 from hwnas.lut.table import LatencyTable
 from hwnas.measure import backends
@@ -32,6 +34,21 @@ def open_device(
     return device, backends.create(device.backend, device.options)
 
 
+def profile_command(device: DevicePreset, preset: Preset, workdir: Path) -> str:
+    """The `hwnas profile` a hint suggests, with the user's own devices file and working folder."""
+    devices_file = f" --devices-file {shlex.quote(device.user_file)}" if device.user_file else ""
+    return (
+        f"hwnas profile --device {device.name}{devices_file} --space {preset.space} --preset {preset.preset} "
+        f"--workdir {shlex.quote(str(workdir))}"
+    )
+
+
+def build_lut_command(device: DevicePreset, preset: Preset, workdir: Path, lut_dir: Path) -> str:
+    """`hwnas profile ... && hwnas build-lut ...` with the user's own folders."""
+    profile = profile_command(device, preset, workdir)
+    return f"{profile} && hwnas build-lut{profile.removeprefix('hwnas profile')} --lut-dir {shlex.quote(str(lut_dir))}"
+
+
 def profile_space(
     device: DevicePreset,
     backend: Backend,
@@ -50,12 +67,20 @@ def profile_space(
 def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path) -> LatencyTable:
     store_path = Path(workdir) / STORE
     if not store_path.is_file():
-        raise HwnasError(
-            f"no measurement store at {store_path}; run: hwnas profile --device {device.name} "
-            f"--space {preset.space} --preset {preset.preset} --workdir {workdir}"
-        )
+        raise HwnasError(f"no measurement store at {store_path}; run: {profile_command(device, preset, workdir)}")
     with MeasurementStore(store_path) as store:
-        return build_table(store, device, backend, preset)
+        return build_table(store, device, backend, preset, profile_command(device, preset, workdir))
+
+
+def check_table_belongs(table: LatencyTable, device: DevicePreset, preset: Preset, path: Path) -> None:
+    """A table is used only for the device, space and preset it was built for."""
+    m = table.metadata
+    for key, want in (("device", device.name), ("space", preset.space), ("preset", preset.preset)):
+        if m.get(key) != want:
+            raise HwnasError(
+                f"latency table {path} was built for {key} {m.get(key)!r}, not {want!r}; move it away or rebuild "
+                f"it with: hwnas build-lut --device {device.name} --space {preset.space} --preset {preset.preset}"
+            )
 
 
 def ensure_table(
@@ -70,8 +95,10 @@ def ensure_table(
     path = default_table_path(lut_dir, device.name, preset.space, preset.preset)
     if path.is_file():
         table = LatencyTable.load(path)
-        table.require(s.key for s in preset.enumerate_ops())
+        check_table_belongs(table, device, preset, path)
+        table.require((s.key for s in preset.enumerate_ops()), build_lut_command(device, preset, workdir, lut_dir))
         return table, path
+    check_writable(lut_dir, "--lut-dir")
     profile_space(device, backend, preset, workdir, progress)
     table = table_from_store(device, backend, preset, workdir)
     table.save(path)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.core.errors import BackendUnavailable
+from hwnas.core.errors import BackendUnavailable, HwnasError
 from hwnas.measure.backends.base import Backend
 
 PRESETS = """
@@ -33,6 +33,12 @@ class ReferenceEvaluatorBackend(Backend):
     name = "onnx-reference"
     artifact_format = "onnx"
     option_defaults: ClassVar[dict[str, Any]] = {"seed": 0}
+
+    def __init__(self, options=None):
+        super().__init__(options)  # refuses unknown options
+        seed = self.options["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise HwnasError(f"onnx-reference option seed must be a whole number >= 0, not {seed!r}")
 
     def check(self) -> None:
         try:

@@ -57,4 +57,6 @@ def create(name: str, options=None) -> Backend:
     entry = entries[name]
     if entry.cls is None:
         raise HwnasError(f"backend {name!r} ({entry.source}) failed to load: {entry.load_error}")
-    return entry.cls(options)
+    backend = entry.cls(options)
+    backend.name = name  # the registered (entry-point) name is the backend's name, whatever the class says
+    return backend
