@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from hwnas.core.errors import HwnasError, list_keys
+
 
 @click.group()
 def lut() -> None:
@@ -36,6 +38,13 @@ def lut_lookup(table: Path, keys: tuple[str, ...]) -> None:
 
     t = LatencyTable.load(table)
     canonical = [OpSpec.parse(k).key for k in keys]
+    outside = ops_outside_space(t, canonical)
+    if outside:
+        space, preset = t.metadata["space"], t.metadata["preset"]
+        raise HwnasError(
+            f"{list_keys(outside)} {'is not an op' if len(outside) == 1 else 'are not ops'} of {space}/{preset}, "
+            f"so no profile of it can fill this table; list its ops with: hwnas spaces {space} --preset {preset}"
+        )
     t.require(canonical)
     for key in canonical:
         row = t.frame.loc[key]
@@ -43,6 +52,17 @@ def lut_lookup(table: Path, keys: tuple[str, ...]) -> None:
             f"{key}: median {row.median_ms:.4f} ms  IQR {row.iqr_ms:.4f} ms  n={row.n}"
             f"{'  (noisy)' if row.noisy else ''}  MFLOPs {row.flops / 1e6:.3f}  params {row.params}"
         )
+
+
+def ops_outside_space(table, keys: list[str]) -> list[str]:
+    """Keys the table's space and preset can never hold (empty when that space is not installed here)."""
+    from hwnas.space import get_preset
+
+    try:
+        space_ops = {s.key for s in get_preset(table.metadata["space"], table.metadata["preset"]).enumerate_ops()}
+    except HwnasError:
+        return []
+    return [k for k in keys if k not in space_ops]
 
 
 @lut.command("diff")

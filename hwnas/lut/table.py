@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ConfigDict, NonNegativeFloat
 
 from hwnas.core.errors import HwnasError, MissingOpsError, list_keys
 from hwnas.core.files import staging_path
+from hwnas.core.userfiles import Schema, parse_json, read_text, validate
 from hwnas.ops import OpKeyError, OpSpec
 
 SCHEMA_VERSION = 1
@@ -27,6 +29,16 @@ def table_paths(csv_path: Path) -> tuple[Path, Path, Path]:
     """(CSV, metadata JSON, parquet) of one table."""
     csv_path = Path(csv_path)
     return csv_path, csv_path.with_suffix(".json"), csv_path.with_suffix(".parquet")
+
+
+class TableMetadata(Schema):
+    """What a table's sidecar must say for hwnas to use it; the rest (host, drift, versions) is kept as is."""
+
+    model_config = ConfigDict(extra="allow")
+    device: str
+    space: str
+    preset: str
+    per_inference_overhead_ms: NonNegativeFloat | None = None
 
 
 @dataclass
@@ -65,7 +77,7 @@ class LatencyTable:
             self.frame.reset_index().to_csv(tmp, index=False, float_format="%.6g")
             staged.append((tmp, csv_path))
             tmp = staging_path(json_path)
-            tmp.write_text(json.dumps(self.metadata, indent=2, sort_keys=True, default=str) + "\n")
+            tmp.write_text(json.dumps(self.metadata, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
             staged.append((tmp, json_path))
             if _has_pyarrow():
                 tmp = staging_path(parquet_path)
@@ -96,12 +108,10 @@ class LatencyTable:
             raise HwnasError(
                 f"latency table {path} has no metadata sidecar {json_path.name}; rebuild it with `hwnas build-lut`"
             )
-        try:
-            metadata = json.loads(json_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise HwnasError(
-                f"metadata {json_path} is not valid JSON ({exc}); rebuild with `hwnas build-lut`"
-            ) from None
+        fix = "rebuild the table with `hwnas build-lut`"
+        where = f"metadata {json_path}"
+        metadata = parse_json(read_text(json_path, "metadata", fix), where, fix)
+        validate(TableMetadata, metadata, where, fix)
         return cls(_validated(frame, path), metadata)
 
     # ---- queries ----------------------------------------------------------------------------------

@@ -6,19 +6,14 @@ value object the profiler and the searcher consume.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hwnas.core.errors import HwnasError, OpKeyError
+from hwnas.core.userfiles import parse_toml, read_text
 from hwnas.ops import OpSpec, OpTemplate, conv_out
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def definitions_dir() -> Path:
@@ -144,12 +139,8 @@ class DeclaredSpace:
 
     @classmethod
     def from_file(cls, path: Path) -> DeclaredSpace:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise HwnasError(f"search-space file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise HwnasError(f"search-space file {path} is not valid TOML ({exc}); fix the syntax") from None
+        text = read_text(path, "search-space file", "pass a space declaration (see searchspaces/avatar.toml)")
+        data = parse_toml(text, f"search-space file {path}", "fix the syntax")
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise HwnasError(f'search-space file {path} has no name; add name = "<space>" at the top')

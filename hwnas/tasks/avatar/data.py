@@ -6,6 +6,7 @@ frame, its split (train / test / extreme) and the identities' appearance vectors
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,14 @@ import torch
 from hwnas.core.errors import HwnasError
 from hwnas.space.network import ViewPyramid
 from hwnas.tasks.avatar.decoder import keypoints, latent_map
-from hwnas.tasks.avatar.expressions import GAZE, N_APPEARANCE, Identity, extreme_frames, training_video
+from hwnas.tasks.avatar.expressions import (
+    GAZE,
+    N_APPEARANCE,
+    N_PARAMS,
+    Identity,
+    extreme_frames,
+    training_video,
+)
 from hwnas.tasks.avatar.hmc import VIEWS, render_hmc
 
 SPLITS = ("train", "test", "extreme")
@@ -127,17 +135,21 @@ def load_npz(path: Path) -> AvatarData:
     if not path.is_file():
         raise HwnasError(f"data file {path} does not exist")
     try:
-        f = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise HwnasError(f"data file {path} is not a readable npz archive ({exc})") from None
-    missing = [k for k in BYO_REQUIRED if k not in f.files]
+        archive = np.load(path, allow_pickle=False)
+        f = {key: archive[key] for key in archive.files}  # read now: an object array fails here, not later
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        hint = " (object arrays are not accepted; store numbers or strings)" if "allow_pickle" in str(exc) else ""
+        raise HwnasError(f"data file {path} is not a readable npz archive{hint} ({exc})") from None
+    missing = [k for k in BYO_REQUIRED if k not in f]
     if missing:
         raise HwnasError(f"data file {path} lacks array(s) {', '.join(missing)}; required: {', '.join(BYO_REQUIRED)}")
     views = [f[k] for k in VIEWS]
-    n = len(views[0])
     for k, v in zip(VIEWS, views, strict=True):
-        if v.ndim != 3 or v.shape[1] != v.shape[2] or v.shape != views[0].shape:
-            raise HwnasError(f"data file {path}: {k} must be (N, R, R) like left_eye {views[0].shape}, got {v.shape}")
+        if v.ndim != 3 or v.shape[1] != v.shape[2]:
+            raise HwnasError(f"data file {path}: {k} must be (N, R, R) square frames, got shape {v.shape}")
+        if v.shape != views[0].shape:
+            raise HwnasError(f"data file {path}: {k} is {v.shape}, left_eye {views[0].shape}; all views alike")
+    n = len(views[0])
     if views[0].dtype != np.uint8:
         if not all(
             np.issubdtype(v.dtype, np.floating) and np.isfinite(v).all() and v.min() >= 0 and v.max() <= 1
@@ -148,19 +160,34 @@ def load_npz(path: Path) -> AvatarData:
     arrays = {}
     for key, width in (("z", None), ("g", 4), ("y", None)):
         a = f[key]
-        if a.ndim != 2 or len(a) != n or (width and a.shape[1] != width) or not np.isfinite(a).all():
-            expect = f"(N={n}, {width if width else 'D'})"
-            raise HwnasError(f"data file {path}: {key} must be a finite {expect} array, got shape {a.shape}")
+        expect = f"(N={n}, {width if width else 'D'})"
+        if not np.issubdtype(a.dtype, np.number) or a.ndim != 2 or len(a) != n or (width and a.shape[1] != width):
+            raise HwnasError(f"data file {path}: {key} must be a numeric {expect} array, got {a.dtype} {a.shape}")
+        if not np.isfinite(a).all():
+            raise HwnasError(f"data file {path}: {key} holds NaN or infinite values; every value must be finite")
         arrays[key] = torch.tensor(a, dtype=torch.float32)
-    identity = torch.tensor(f["identity"] if "identity" in f.files else np.zeros(n), dtype=torch.long)
+    if arrays["z"].shape[1] < N_PARAMS:
+        raise HwnasError(
+            f"data file {path}: z has {arrays['z'].shape[1]} dimensions; the avatar decoder needs at least {N_PARAMS}"
+        )
+    if arrays["y"].shape[1] % 2:
+        raise HwnasError(f"data file {path}: y must hold 2K numbers per frame (K per eye), got {arrays['y'].shape[1]}")
+    raw_identity = f.get("identity", np.zeros(n, dtype=np.int64))
+    if not np.issubdtype(raw_identity.dtype, np.integer) or raw_identity.shape != (n,):
+        raise HwnasError(
+            f"data file {path}: identity must be N={n} integers, got {raw_identity.dtype} {raw_identity.shape}"
+        )
+    identity = torch.tensor(raw_identity, dtype=torch.long)
     if len(identity) != n or identity.min() < 0:
         raise HwnasError(f"data file {path}: identity must be N={n} non-negative integers")
-    split = np.asarray(f["split"]) if "split" in f.files else np.array(["train"] * n)
+    split = np.asarray(f["split"]) if "split" in f else np.array(["train"] * n)
     unknown = set(split.tolist()) - set(SPLITS)
     if len(split) != n or unknown:
         raise HwnasError(f"data file {path}: split must be N={n} strings from {', '.join(SPLITS)}")
     n_ids = int(identity.max()) + 1
-    if "appearance" in f.files:
+    if "appearance" in f:
+        if not np.issubdtype(f["appearance"].dtype, np.floating) or not np.isfinite(f["appearance"]).all():
+            raise HwnasError(f"data file {path}: appearance must hold finite floats")
         appearance = torch.tensor(f["appearance"], dtype=torch.float32)
         if appearance.shape != (n_ids, N_APPEARANCE):
             raise HwnasError(f"data file {path}: appearance must be ({n_ids}, {N_APPEARANCE}), got {appearance.shape}")
