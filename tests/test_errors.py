@@ -91,6 +91,5 @@ def test_hints_carry_the_users_devices_file_and_folders(tmp_path):
     devices.write_text("[lab-cpu]\nbackend = 'onnxruntime'\n")
     work = tmp_path / "work"
     r = run_hwnas("build-lut", "--device", "lab-cpu", "--devices-file", str(devices), *TINY, "--workdir", str(work))
-    assert_user_error(
-        r, f"run: hwnas profile --device lab-cpu --devices-file '{devices}' --space avatar --preset tiny --workdir {work}"
-    )
+    hint = f"run: hwnas profile --device lab-cpu --devices-file '{devices}' --space avatar --preset tiny"
+    assert_user_error(r, f"{hint} --workdir {work}")
