@@ -99,8 +99,8 @@ def _write(path, **arrays):
     [
         (lambda a: a.pop("z"), "lacks array(s) z"),
         (lambda a: a.update(mouth=a["mouth"][:, :5]), "mouth must be (N, R, R)"),
-        (lambda a: a.update(g=a["g"][:, :3]), "g must be a finite"),
-        (lambda a: a.update(z=np.full_like(a["z"], np.nan)), "z must be a finite"),
+        (lambda a: a.update(g=a["g"][:, :3]), "g must be a numeric"),
+        (lambda a: a.update(z=np.full_like(a["z"], np.nan)), "z holds NaN"),
         (lambda a: a.update(split=np.array(["train"] * (len(a["z"]) - 1) + ["holdout"])), "split must be"),
         (lambda a: a.update(left_eye=a["left_eye"].astype(np.float32) * 2), "uint8 or floats in [0, 1]"),
     ],

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from hwnas.core.errors import HwnasError
 
@@ -80,11 +80,14 @@ def validate(model: type[Model], data: Any, where: str, fix: str) -> Model:
 def schema_of(dataclass_type: type) -> type[Schema]:
     """A strict Schema with the fields, types and defaults of a dataclass (whose instances stay plain)."""
     hints = typing.get_type_hints(dataclass_type, include_extras=True)  # Annotated constraints kept
-    spec = {
-        f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
-        for f in dataclasses.fields(dataclass_type)
-    }
+    spec = {f.name: (hints[f.name], _default(f)) for f in dataclasses.fields(dataclass_type)}
     return create_model(dataclass_type.__name__, __base__=Schema, **spec)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return Field(default_factory=f.default_factory)
+    return ... if f.default is dataclasses.MISSING else f.default  # ...: required
 
 
 def describe(exc: ValidationError) -> str:

@@ -72,14 +72,14 @@ def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, wor
         return build_table(store, device, backend, preset, profile_command(device, preset, workdir))
 
 
-def check_table_belongs(table: LatencyTable, device: DevicePreset, preset: Preset, path: Path) -> None:
+def check_table_belongs(table: LatencyTable, device: DevicePreset, preset: Preset, path: Path, rebuild: str) -> None:
     """A table is used only for the device, space and preset it was built for."""
     m = table.metadata
     for key, want in (("device", device.name), ("space", preset.space), ("preset", preset.preset)):
         if m.get(key) != want:
             raise HwnasError(
-                f"latency table {path} was built for {key} {m.get(key)!r}, not {want!r}; move it away or rebuild "
-                f"it with: hwnas build-lut --device {device.name} --space {preset.space} --preset {preset.preset}"
+                f"latency table {path} was built for {key} {m.get(key)!r}, not {want!r}; move it away or "
+                f"rebuild it with: {rebuild}"
             )
 
 
@@ -95,8 +95,9 @@ def ensure_table(
     path = default_table_path(lut_dir, device.name, preset.space, preset.preset)
     if path.is_file():
         table = LatencyTable.load(path)
-        check_table_belongs(table, device, preset, path)
-        table.require((s.key for s in preset.enumerate_ops()), build_lut_command(device, preset, workdir, lut_dir))
+        rebuild = build_lut_command(device, preset, workdir, lut_dir)
+        check_table_belongs(table, device, preset, path, rebuild)
+        table.require((s.key for s in preset.enumerate_ops()), rebuild)
         return table, path
     check_writable(lut_dir, "--lut-dir")
     profile_space(device, backend, preset, workdir, progress)
