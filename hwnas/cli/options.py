@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.userfiles import parse_toml
 
 DEFAULT_PRESET = "small"
 
@@ -79,19 +79,14 @@ def devices_file_option(f):
 
 def parse_backend_options(host: str | None, serial: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:
     """``--host``, ``--serial`` and ``--option KEY=VALUE`` (VALUE read as TOML: 4, true, ["a", "b"]; else text)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise HwnasError(f"--option takes KEY=VALUE (e.g. --option num_threads=4), not {pair!r}")
         try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
+            out[key.strip()] = parse_toml(f"v = {value}", "--option", "")["v"]
+        except HwnasError:  # not a TOML value: the text itself
             out[key.strip()] = value
     out.update({k: v for k, v in (("host", host), ("serial", serial)) if v})
     return out

@@ -42,15 +42,20 @@ def feasible_architectures(
     uniformly, then, when it misses, walked onto the target by changes in a random order of preference
     (uniform draws cluster in the middle of a space's range and almost never land on a target near its ends)."""
     rng = random.Random(seed)
+
+    def on_target(arch: Architecture) -> bool:
+        return abs(table.predict_ms(arch.op_specs(preset)) / target_ms - 1) <= tolerance
+
     found: dict[str, Architecture] = {}
     for _ in range(max_draws):
         arch = Architecture.sample(preset, rng)
-        if abs(table.predict_ms(arch.op_specs(preset)) / target_ms - 1) > tolerance:
+        if not on_target(arch):
             arch = fit_architecture(arch, preset, table, target_ms, random_preferences(preset, rng), tolerance)
-        if abs(table.predict_ms(arch.op_specs(preset)) / target_ms - 1) <= tolerance:
-            found.setdefault(arch.to_json(), arch)
-            if len(found) == count:
-                break
+            if not on_target(arch):
+                continue
+        found.setdefault(arch.to_json(), arch)
+        if len(found) == count:
+            break
     if not found:
         raise HwnasError(
             f"no random architecture of {preset.space}/{preset.preset} is predicted within "
