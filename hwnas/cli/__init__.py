@@ -7,7 +7,7 @@ import sys
 import click
 
 from hwnas import __version__
-from hwnas.cli import lut, measure, runs, search
+from hwnas.cli import latex, lut, measure, runs, search
 from hwnas.core.errors import HwnasError
 
 
@@ -26,7 +26,7 @@ def cli() -> None:
     """
 
 
-for _module in (measure, lut, search, runs):
+for _module in (measure, lut, search, runs, latex):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -78,6 +78,27 @@ def pareto(points: Sequence[tuple[str, float, float]], path: Path, ylabel: str) 
     return _save(fig, path)
 
 
+def series_over_time(
+    panels: Sequence[tuple[str, dict[str, Sequence[float]], Sequence[tuple[int, int, str]]]],
+    path: Path,
+    ylabel: str,
+) -> Path:
+    """One panel per (title, {label: per-frame values}, [(start, length, kind) of shaded events]), stacked."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.2 * len(panels)), squeeze=False)
+    for ax, (title, series, events) in zip(axes[:, 0], panels, strict=True):
+        colours = {}
+        for start, length, kind in events:
+            colours.setdefault(kind, f"C{len(colours) + 5}")
+            ax.axvspan(start - 0.5, start + length - 0.5, color=colours[kind], alpha=0.15, lw=0)
+        for label, values in series.items():
+            ax.plot(values, lw=0.9, label=label)
+        for kind, colour in colours.items():
+            ax.axvspan(0, 0, color=colour, alpha=0.3, label=kind)
+        ax.set(title=title, xlabel="frame", ylabel=ylabel)
+        ax.legend(fontsize=7, ncol=4)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

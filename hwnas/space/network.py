@@ -40,7 +40,21 @@ class ArchitectureNetwork(nn.Module):
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         """``views``: (batch, n views, H, W) in the space's view order; each is resized to its resolution."""
-        return self.encode(resize_views(views, self.views, self.arch.resolutions))
+        return self.encode(self.inputs_of(views))
+
+    def inputs_of(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
+        """The deployed inputs of a batch of views: each view at its resolution."""
+        return resize_views(views, self.views, self.arch.resolutions)
+
+    def early_taps(self, inputs: dict[str, torch.Tensor]) -> list[tuple[nn.Module, torch.Tensor]]:
+        """Per view the first module it meets (the stem of its regressor branch, else of its first branch) and
+        that module's input: where an early prediction head reads the frame."""
+        taps = []
+        for view in self.views:
+            keys = [k for k in self.branch_keys if k.split(".")[0] == view]
+            key = f"{view}.{self.regress_from}" if f"{view}.{self.regress_from}" in keys else keys[0]
+            taps.append((self.branches[key.replace(".", "__")][0], inputs[view]))
+        return taps
 
     def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""

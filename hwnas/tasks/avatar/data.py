@@ -20,9 +20,11 @@ from hwnas.tasks.avatar.expressions import (
     GAZE,
     N_APPEARANCE,
     N_PARAMS,
+    Event,
     Identity,
     extreme_frames,
     training_video,
+    video,
 )
 from hwnas.tasks.avatar.hmc import VIEWS, render_hmc
 
@@ -105,8 +107,52 @@ def synthesize(preset: TaskPreset, seed: int = 0) -> AvatarData:
             params.append(frames)
             split.append(np.full(len(frames), split_index))
             ident.append(np.full(len(frames), person.index))
-    p = torch.tensor(np.concatenate(params))
-    identity = torch.tensor(np.concatenate(ident), dtype=torch.long)
+    return _render(preset, identities, np.concatenate(params), np.concatenate(ident), np.concatenate(split), seed)
+
+
+@dataclass(frozen=True)
+class VideoSet:
+    """Held-out videos, one per identity, as one AvatarData (split ``test``) whose frames are in time order;
+    ``starts[i]`` is the first frame of identity i's video, ``events[i]`` its key events (frame numbers
+    relative to that start)."""
+
+    data: AvatarData
+    starts: tuple[int, ...]
+    events: tuple[tuple[Event, ...], ...]
+
+    def frames(self, video: int) -> range:
+        end = self.starts[video + 1] if video + 1 < len(self.starts) else len(self.data)
+        return range(self.starts[video], end)
+
+
+VIDEO_SEED_OFFSET = 7919  # held-out videos never share a random stream with the training data
+
+
+def synthesize_videos(
+    preset: TaskPreset, seed: int = 0, frames: int = 300, wink_rate: float = 0.006, stream: int = 0
+) -> VideoSet:
+    """One new video per identity of the seed's data (same people, same cameras), with more winks than
+    training shows: the key events a frame-skipping encoder must not smooth over. Another ``stream`` number
+    gives other videos of the same people (e.g. to calibrate on, apart from those evaluated on)."""
+    identities = [Identity.sample(i, seed) for i in range(preset.identities)]
+    params, ident, events = [], [], []
+    for person in identities:
+        clip = video(np.random.default_rng([seed + VIDEO_SEED_OFFSET, stream, person.index]), frames, wink_rate)
+        params.append(clip.params)
+        ident.append(np.full(frames, person.index))
+        events.append(clip.events)
+    split = np.full(frames * len(identities), SPLITS.index("test"))
+    noise_seed = (seed + VIDEO_SEED_OFFSET) * 1000 + stream
+    data = _render(preset, identities, np.concatenate(params), np.concatenate(ident), split, noise_seed)
+    return VideoSet(data, tuple(range(0, len(data), frames)), tuple(events))
+
+
+def _render(
+    preset: TaskPreset, identities: list[Identity], params: np.ndarray, ident: np.ndarray, split: np.ndarray, seed: int
+) -> AvatarData:
+    """Views at every resolution of the preset, and the targets, of expression parameters."""
+    p = torch.tensor(params)
+    identity = torch.tensor(ident, dtype=torch.long)
     appearance = torch.tensor(np.stack([person.appearance() for person in identities]))
     cameras = torch.tensor(np.stack([person.camera for person in identities]))
     generator = torch.Generator().manual_seed(seed)
@@ -121,8 +167,7 @@ def synthesize(preset: TaskPreset, seed: int = 0) -> AvatarData:
     z = p @ latent_map(preset.latent_dim).T
     y = keypoints(p, appearance[identity], preset.keypoints)
     largest = views.pop(preset.view_res)
-    split_index = torch.tensor(np.concatenate(split))
-    return AvatarData(largest, z, p[:, GAZE].clone(), y, identity, split_index, appearance, p, views)
+    return AvatarData(largest, z, p[:, GAZE].clone(), y, identity, torch.tensor(split), appearance, p, views)
 
 
 # ---- bring your own data ---------------------------------------------------------------------------------

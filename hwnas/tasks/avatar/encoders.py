@@ -55,18 +55,29 @@ class EEMEncoder(nn.Module):
         """As deployed: the three views stacked, at the encoder's input resolution."""
         return {"views": (1, 3, self.input_res, self.input_res)}
 
-    def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self(inputs["views"])
-
-    def forward(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
+    def inputs_of(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
+        """The deployed input of a batch of views: the three stacked at the encoder's resolution."""
         if isinstance(views, ViewPyramid):
             views = views.at(self.input_res)
         if views.shape[-1] != self.input_res:
             views = F.interpolate(views, size=(self.input_res, self.input_res), mode="area")
+        return {"views": views}
+
+    def _view(self, views: torch.Tensor, i: int) -> torch.Tensor:
         # a Gather per view, not a channel Slice: onnx2tf mis-converts NCHW channel slices (measure/tflite.py)
-        h = torch.cat([enc(views.index_select(1, self.view_index[i : i + 1])) for i, enc in enumerate(self.views)], 1)
-        h = self.trunk(h)
+        return views.index_select(1, self.view_index[i : i + 1])
+
+    def early_taps(self, inputs: dict[str, torch.Tensor]) -> list[tuple[nn.Module, torch.Tensor]]:
+        """Per view its first conv and that conv's input: where an early prediction head reads the frame."""
+        return [(enc.body[0], self._view(inputs["views"], i)) for i, enc in enumerate(self.views)]
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        views = inputs["views"]
+        h = self.trunk(torch.cat([enc(self._view(views, i)) for i, enc in enumerate(self.views)], 1))
         return {"z": self.z(h), "g": self.g(h), "y": self.y(h)}
+
+    def forward(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
+        return self.encode(self.inputs_of(views))
 
 
 def build_baseline(name: str, preset: str, view_res: int, latent_dim: int, keypoints: int) -> EEMEncoder:

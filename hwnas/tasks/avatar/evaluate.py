@@ -14,6 +14,15 @@ PIXEL_SCALE = 255.0**2  # MSE reported on a 0-255 pixel scale
 
 
 @torch.no_grad()
+def frame_mse(loss: AvatarLoss, pred: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per viewing direction, each frame's MSE between the avatar rendered from ``pred`` and from the targets
+    of batch ``b`` (``z``, ``g``, ``appearance``), on the 0-255 scale."""
+    ours = loss.renders(pred["z"], pred["g"], b["appearance"])
+    truth = loss.renders(b["z"], b["g"], b["appearance"])
+    return {view: (ours[view] - truth[view]).pow(2).flatten(1).mean(1) * PIXEL_SCALE for view in VIEW_DIRECTIONS}
+
+
+@torch.no_grad()
 def render_mse(predict, data: AvatarData, split: str, render_size: int, batch: int = 128) -> dict[str, object]:
     """``predict(batch) -> {z, g, y}``; MSE between the avatar rendered from predictions and from targets."""
     loss = AvatarLoss(data.z.shape[1], render_size).eval()
@@ -22,15 +31,12 @@ def render_mse(predict, data: AvatarData, split: str, render_size: int, batch: i
     idx = data.indices(split)
     for start in range(0, len(idx), batch):
         b = data.batch(idx[start : start + batch])
-        pred = predict(b)
-        ours = loss.renders(pred["z"], pred["g"], b["appearance"])
-        truth = loss.renders(b["z"], b["g"], b["appearance"])
-        frame_mse = torch.zeros(len(b["z"]))
-        for view in VIEW_DIRECTIONS:
-            mse = (ours[view] - truth[view]).pow(2).flatten(1).mean(1) * PIXEL_SCALE
+        per_view = frame_mse(loss, predict(b), b)
+        frame = torch.zeros(len(b["z"]))
+        for view, mse in per_view.items():
             sums[view] += float(mse.sum())
-            frame_mse += mse / len(VIEW_DIRECTIONS)
-        for ident, value in zip(b["identity"].tolist(), frame_mse.tolist(), strict=True):
+            frame += mse / len(per_view)
+        for ident, value in zip(b["identity"].tolist(), frame.tolist(), strict=True):
             per_identity[ident][0] += value
             per_identity[ident][1] += 1
     n = max(len(idx), 1)

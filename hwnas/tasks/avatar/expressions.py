@@ -28,6 +28,7 @@ N_PARAMS = len(PARAM_NAMES)
 GAZE = slice(0, 4)  # the gaze g: (left yaw, left pitch, right yaw, right pitch)
 GAZE_RANGE = 0.55  # typical |yaw| in training; the extreme subset looks beyond it
 WINK_RATE_IN_TRAINING = 0.0015  # probability that a training frame starts a wink
+BLINK_FRAMES, WINK_FRAMES, MOUTH_FRAMES = 6, 10, 14  # how long each event lasts
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,24 @@ def _pulse(n: int, starts: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def training_video(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, N_PARAMS): smooth motion with saccades, blinks and mouth openings; both eyes move together."""
+@dataclass(frozen=True)
+class Event:
+    """A key event of a video: where the expression changes faster than smooth motion would."""
+
+    kind: str  # saccade, blink, wink, mouth
+    start: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Video:
+    params: np.ndarray  # (n, N_PARAMS)
+    events: tuple[Event, ...]
+
+
+def video(rng: np.random.Generator, n: int, wink_rate: float = WINK_RATE_IN_TRAINING) -> Video:
+    """Smooth motion with saccades, blinks, winks and mouth openings, and where each of them happens; both
+    eyes move together (but for winks)."""
     p = np.zeros((n, N_PARAMS))
     # gaze: fixations that jump (saccades), plus slow drift; the two eyes share it up to small vergence noise
     target = np.zeros((n, 2))
@@ -115,22 +132,33 @@ def training_video(rng: np.random.Generator, n: int) -> np.ndarray:
     p[:, 2:4] = gaze + rng.normal(0, 0.01, (n, 2))
     # lids: open with slow variation; blinks close both eyes together
     openness = np.clip(0.85 + _ar1(rng, n, 0.98, 0.02), 0.55, 1.0)
-    blink = _pulse(n, np.flatnonzero(rng.random(n) < 0.02), 6)
+    blinks = np.flatnonzero(rng.random(n) < 0.02)
+    blink = _pulse(n, blinks, BLINK_FRAMES)
     p[:, 4] = openness * (1 - blink)
     p[:, 5] = openness * (1 - blink) + rng.normal(0, 0.01, n)
-    # rare winks: one eye closes, the other stays open
-    winks = np.flatnonzero(rng.random(n) < WINK_RATE_IN_TRAINING)
+    # winks: one eye closes, the other stays open
+    winks = np.flatnonzero(rng.random(n) < wink_rate)
     for s in winks:
         eye = 4 + int(rng.integers(0, 2))
-        p[:, eye] *= 1 - _pulse(n, np.array([s]), 10)
+        p[:, eye] *= 1 - _pulse(n, np.array([s]), WINK_FRAMES)
     brows = 0.5 * _ar1(rng, n, 0.98, 0.03)
     p[:, 6] = brows
     p[:, 7] = brows + rng.normal(0, 0.02, n)
-    mouth = _pulse(n, np.flatnonzero(rng.random(n) < 0.015), 14)
+    mouths = np.flatnonzero(rng.random(n) < 0.015)
+    mouth = _pulse(n, mouths, MOUTH_FRAMES)
     p[:, 8] = np.clip(0.1 + 0.8 * mouth + _ar1(rng, n, 0.95, 0.03), 0, 1)
     p[:, 9] = np.clip(_ar1(rng, n, 0.98, 0.04), -0.6, 0.8)
     p[:, 10] = np.clip(_ar1(rng, n, 0.98, 0.04), -0.2, 0.8)
-    return p.astype(np.float32)
+    events = [Event("saccade", int(s), 1) for s in jumps]
+    events += [Event("blink", int(s), min(BLINK_FRAMES, n - s)) for s in blinks]
+    events += [Event("wink", int(s), min(WINK_FRAMES, n - s)) for s in winks]
+    events += [Event("mouth", int(s), min(MOUTH_FRAMES, n - s)) for s in mouths]
+    return Video(p.astype(np.float32), tuple(sorted(events, key=lambda e: (e.start, e.kind))))
+
+
+def training_video(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, N_PARAMS): the parameters of a ``video`` with the training split's wink rate."""
+    return video(rng, n).params
 
 
 def extreme_frames(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -1,0 +1,351 @@
+"""LATEX on trained avatar encoders: fit the early head, stream held-out videos at several thresholds, measure
+the per-frame latency on a device, and write the Table 3 and Fig. 6 analogs (docs/latex.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from hwnas.core.errors import HwnasError
+from hwnas.core.files import check_writable, write_json, write_text
+from hwnas.core.plots import series_over_time
+from hwnas.deploy.early_head import (
+    EarlyHead,
+    EarlyHeadNetwork,
+    KeyFrameNetwork,
+    fit_early_head,
+    frame_flops,
+    tapped_maps,
+)
+from hwnas.deploy.endtoend import measure_encoder
+from hwnas.deploy.extrapolation import LatexPolicy, interpolate, run_stream, threshold_for_skip_ratio
+from hwnas.tasks.avatar.avatar_task import AvatarTask
+from hwnas.tasks.avatar.data import AvatarData, synthesize_videos, task_preset
+from hwnas.tasks.avatar.evaluate import frame_mse
+from hwnas.tasks.avatar.expressions import Event
+from hwnas.tasks.avatar.losses import AvatarLoss
+from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
+from hwnas.workflows.runs import load_trained
+from hwnas.workflows.tables import open_device
+
+HEAD_FILE = "latex_head.pt"
+SKIP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+LINEARITY_WINDOW = 8  # Sec. 4.3.1's T
+CALIBRATION_STREAM = 1  # calibration videos are other videos of the same people than the evaluated ones
+
+
+@dataclass(frozen=True)
+class LatexRequest:
+    run_dirs: tuple[Path, ...]
+    device: str = "cpu"
+    thresholds: tuple[float, ...] | None = None  # or calibrated to skip_ratios on calibration videos
+    skip_ratios: tuple[float, ...] = SKIP_RATIOS
+    window: int = 8
+    decision: str = "last-key"
+    extrapolation: str = "hold"
+    frames: int = 300  # per held-out video (one per identity)
+    out_dir: Path = Path("runs/latex")
+    devices_file: Path | None = None
+    workdir: Path = Path(".hwnas")
+    device_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+# ---- the head -------------------------------------------------------------------------------------------
+
+
+def _read_head(path: Path) -> tuple[EarlyHead, int]:
+    state = load_checkpoint(path, ("weight", "bias", "step"))
+    head = EarlyHead(state["weight"].shape[1], state["weight"].shape[0])
+    head.linear.load_state_dict({"weight": state["weight"], "bias": state["bias"]})
+    return head.eval(), state["step"]
+
+
+def early_head(run_dir: Path, net: nn.Module, data: AvatarData, step: int) -> EarlyHead:
+    """The run's head, fitted once to its trained encoder on the training frames and kept in the run folder
+    (``hwnas export`` exports it with the encoder); refitted when the encoder was trained further."""
+    path = Path(run_dir) / HEAD_FILE
+    if path.is_file():
+        head, fitted_at = _read_head(path)
+        if fitted_at == step:
+            return head
+    train = data.indices("train")
+    head = fit_early_head(net, (data.batch(train[i : i + 256])["views"] for i in range(0, len(train), 256)))
+    save_checkpoint(path, {"weight": head.linear.weight.data, "bias": head.linear.bias.data, "step": step})
+    return head
+
+
+def load_early_head(run_dir: Path) -> EarlyHead | None:
+    """The head `hwnas latex` fitted for this run, if any."""
+    path = Path(run_dir) / HEAD_FILE
+    return _read_head(path)[0] if path.is_file() else None
+
+
+# ---- streams --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncodedClip:
+    """One video's frames as the stream sees them: the head's codes, the encoder's outputs on every frame (read
+    only on key frames), the targets, and the video's key events."""
+
+    batch: dict[str, torch.Tensor]
+    early: torch.Tensor
+    encoded: dict[str, torch.Tensor]
+    events: tuple[Event, ...] = ()
+
+
+@torch.no_grad()
+def encode_clip(net: nn.Module, head: EarlyHead, data: AvatarData, idx: torch.Tensor, events=()) -> EncodedClip:
+    b = data.batch(idx)
+    inputs = net.inputs_of(b["views"])
+    early = head(tapped_maps(net, inputs))
+    return EncodedClip(b, early, dict(net.encode(inputs)), tuple(events))
+
+
+def event_mask(events: tuple[Event, ...], n: int, kinds: tuple[str, ...] | None = None) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for e in events:
+        if kinds is None or e.kind in kinds:
+            mask[e.start : e.start + e.length] = True
+    return mask
+
+
+@torch.no_grad()
+def stream_clips(clips: list[EncodedClip], policy: LatexPolicy, loss: AvatarLoss) -> dict[str, Any]:
+    """Every clip through a stream: skip ratio, render MSE against the truth (per direction) and against
+    always-encode, on the event frames, on winks, and whether each event got a key frame."""
+    per_view: dict[str, list[torch.Tensor]] = {}
+    vs_always, keys_all, events_all, winks_all, frames = [], [], [], [], []
+    covered: dict[str, list[bool]] = {}
+    for clip in clips:
+        out, keys = run_stream(clip.early, lambda t, c=clip: {k: v[t] for k, v in c.encoded.items()}, policy)
+        for view, mse in frame_mse(loss, out, clip.batch).items():
+            per_view.setdefault(view, []).append(mse)
+        always = {"z": clip.encoded["z"], "g": clip.encoded["g"], "appearance": clip.batch["appearance"]}
+        vs_always.append(torch.stack(list(frame_mse(loss, out, always).values())).mean(0))
+        n = len(keys)
+        keys_all.append(keys)
+        events_all.append(event_mask(clip.events, n))
+        winks_all.append(event_mask(clip.events, n, ("wink",)))
+        for e in clip.events:
+            covered.setdefault(e.kind, []).append(bool(keys[e.start : e.start + e.length].any()))
+        frames.append(torch.stack([v[-1] for v in per_view.values()]).mean(0).numpy())
+    mse = {view: torch.cat(values).numpy() for view, values in per_view.items()}
+    mean = np.mean(list(mse.values()), axis=0)
+    keys, in_event, in_wink = np.concatenate(keys_all), np.concatenate(events_all), np.concatenate(winks_all)
+    return {
+        "skip_ratio": float(1 - keys.mean()),
+        **{view: float(v.mean()) for view, v in mse.items()},
+        "mean": float(mean.mean()),
+        "vs_always_encode": float(torch.cat(vs_always).mean()),
+        "events": float(mean[in_event].mean()) if in_event.any() else None,
+        "winks": float(mean[in_wink].mean()) if in_wink.any() else None,
+        "key_rate_in_events": float(keys[in_event].mean()) if in_event.any() else None,
+        "key_rate_elsewhere": float(keys[~in_event].mean()) if (~in_event).any() else None,
+        "events_with_key_frame": {kind: float(np.mean(v)) for kind, v in sorted(covered.items())},
+        "_frames": frames,  # per clip, per frame mean render MSE (for the plot; not written)
+        "_keys": keys_all,
+    }
+
+
+@torch.no_grad()
+def linearity(clips: list[EncodedClip], loss: AvatarLoss, window: int = LINEARITY_WINDOW) -> dict[str, Any]:
+    """Sec. 4.3.1: inside windows of ``window`` + 1 frames, the inner frames' outputs interpolated between the
+    window's end frames — from the encoder's outputs and from the true codes — against encoding every frame."""
+    sums = {"always_encode": [], "interpolated_encoder": [], "interpolated_truth": []}
+    first = {}
+    for c, clip in enumerate(clips):
+        n = len(clip.early)
+        series = {k: torch.zeros(n) for k in sums}
+        truth = {"z": clip.batch["z"], "g": clip.batch["g"]}
+        for start in range(0, n - window, window):
+            inner = slice(start + 1, start + window)
+            b = {k: v[inner] for k, v in clip.batch.items() if k in ("z", "g", "appearance")}
+            for name, source in (("always_encode", None), ("interpolated_encoder", clip.encoded),
+                                 ("interpolated_truth", truth)):  # fmt: skip
+                if source is None:
+                    pred = {k: clip.encoded[k][inner] for k in ("z", "g")}
+                else:
+                    path = interpolate({k: source[k][start] for k in ("z", "g")},
+                                       {k: source[k][start + window] for k in ("z", "g")}, window)[1:-1]  # fmt: skip
+                    pred = {k: torch.stack([p[k] for p in path]) for k in ("z", "g")}
+                series[name][inner] = torch.stack(list(frame_mse(loss, pred, b).values())).mean(0)
+        covered = torch.zeros(n, dtype=torch.bool)
+        for start in range(0, n - window, window):
+            covered[start + 1 : start + window] = True
+        for k in sums:
+            sums[k].append(series[k][covered])
+        if c == 0:
+            first = {k: torch.where(covered, v, torch.nan).numpy() for k, v in series.items()}
+    return {"window": window, **{k: float(torch.cat(v).mean()) for k, v in sums.items()}, "_first": first}
+
+
+# ---- one run --------------------------------------------------------------------------------------------
+
+
+def _label(run_dir: Path) -> str:
+    return Path(run_dir).resolve().name
+
+
+def _checked_run(run_dir: Path):
+    run, task, net, step = load_trained(run_dir)
+    if not isinstance(task, AvatarTask):
+        raise HwnasError(f"{run_dir} trains a {task.name} encoder; LATEX streams avatar videos only")
+    if run.data != "synthetic":
+        raise HwnasError(
+            f"{run_dir} was trained on {run.data}; LATEX's held-out videos are synthetic, so it needs a run "
+            "trained on the synthetic benchmark"
+        )
+    if not hasattr(net, "early_taps"):
+        raise HwnasError(f"the encoder of {run_dir} declares no early_taps(); LATEX cannot attach its head")
+    return run, task, net, step
+
+
+def latex_run(run_dir: Path, request: LatexRequest, device, backend, bar) -> dict[str, Any]:
+    run, task, net, step = _checked_run(run_dir)
+    spec = task_preset(run.preset)
+    torch.manual_seed(0)
+    bar.set_postfix_str(f"{_label(run_dir)}: early head")
+    head = early_head(run_dir, net, task.data, step)
+    loss = AvatarLoss(task.data.z.shape[1], spec.render_size).eval()
+    bar.set_postfix_str(f"{_label(run_dir)}: videos")
+    videos = synthesize_videos(spec, run.seed, request.frames)
+    clips = [
+        encode_clip(net, head, videos.data, torch.tensor(list(videos.frames(i))), videos.events[i])
+        for i in range(len(videos.starts))
+    ]
+    extreme = task.data.indices("extreme")
+    extreme_clips = [
+        encode_clip(net, head, task.data, extreme[task.data.identity[extreme] == i])
+        for i in task.data.identity[extreme].unique().tolist()
+    ]
+    base = LatexPolicy(0.0, request.window, request.decision, request.extrapolation)
+    if request.thresholds is None:
+        calibration = synthesize_videos(spec, run.seed, request.frames, stream=CALIBRATION_STREAM)
+        codes = [
+            encode_clip(net, head, calibration.data, torch.tensor(list(calibration.frames(i)))).early
+            for i in range(len(calibration.starts))
+        ]
+        thresholds = [threshold_for_skip_ratio(codes, r, base) for r in request.skip_ratios]
+    else:
+        thresholds = list(request.thresholds)
+    rows = []
+    for threshold in sorted(set(thresholds)):
+        bar.set_postfix_str(f"{_label(run_dir)}: threshold {threshold:.4g}")
+        policy = LatexPolicy(threshold, request.window, request.decision, request.extrapolation)
+        row = {"threshold": threshold, **stream_clips(clips, policy, loss)}
+        ext = stream_clips(extreme_clips, policy, loss)
+        row["extreme"] = {"skip_ratio": ext["skip_ratio"], "mean": ext["mean"]}
+        rows.append(row)
+    bar.set_postfix_str(f"{_label(run_dir)}: measuring on {device.name}")
+    latency = {
+        "encoder_ms": measure_encoder(net, device, backend, request.workdir).median_ms,
+        "key_frame_ms": measure_encoder(KeyFrameNetwork(net, head), device, backend, request.workdir).median_ms,
+        "skipped_frame_ms": measure_encoder(EarlyHeadNetwork(net, head), device, backend, request.workdir).median_ms,
+    }
+    always = rows[0] if rows[0]["threshold"] == 0 else None
+    for row in rows:
+        sr = row["skip_ratio"]
+        row["frame_ms"] = (
+            latency["encoder_ms"] if row["threshold"] == 0 else
+            (1 - sr) * latency["key_frame_ms"] + sr * latency["skipped_frame_ms"]
+        )  # fmt: skip
+        row["speedup"] = latency["encoder_ms"] / row["frame_ms"]
+        if always is not None:
+            row["mse_increase"] = row["mean"] / always["mean"] - 1
+    flops = frame_flops(net, head)
+    return {
+        "run_dir": str(run_dir),
+        "label": _label(run_dir),
+        "encoder": run.encoder,
+        "preset": run.preset,
+        "flops": flops,
+        "head_share_of_encoder_flops": flops["head"] / flops["encoder"],
+        "latency": latency,
+        "rows": rows,
+        "linearity": linearity(clips, loss),
+        "_events": videos.events[0],
+    }
+
+
+# ---- the report -----------------------------------------------------------------------------------------
+
+
+def table_lines(results: list[dict[str, Any]], device: str) -> list[str]:
+    """The Table 3 analog, one row per encoder and threshold."""
+    lines = [
+        f"| model | LATEX | skip ratio | MFLOPs / frame | {device} ms / frame | speed-up | render MSE (F / L / R) | "
+        "mean | vs always-encode | +% | event frames | winks | extreme (skip) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        f = r["flops"]
+        for row in r["rows"]:
+            sr = row["skip_ratio"]
+            mflops = f["encoder"] if row["threshold"] == 0 else (1 - sr) * f["key_frame"] + sr * f["skipped_frame"]
+            inc = f"{100 * row['mse_increase']:+.1f}" if "mse_increase" in row else "-"
+            ev = "-" if row["events"] is None else f"{row['events']:.2f}"
+            wk = "-" if row["winks"] is None else f"{row['winks']:.2f}"
+            latex = "off" if row["threshold"] == 0 else f"θ={row['threshold']:.4g}"
+            lines.append(
+                f"| {r['label']} | {latex} | "
+                f"{100 * sr:.1f}% | {mflops / 1e6:.2f} | {row['frame_ms']:.3f} | {row['speedup']:.2f}x | "
+                f"{row['front']:.2f} / {row['left']:.2f} / {row['right']:.2f} | {row['mean']:.2f} | "
+                f"{row['vs_always_encode']:.2f} | {inc} | {ev} | {wk} | "
+                f"{row['extreme']['mean']:.2f} ({100 * row['extreme']['skip_ratio']:.0f}%) |"
+            )
+    return lines
+
+
+def _public(value):
+    """Drop the plot-only entries (keys starting with ``_``)."""
+    if isinstance(value, dict):
+        return {k: _public(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
+
+
+def run_latex(request: LatexRequest) -> tuple[dict[str, Any], list[str]]:
+    if not request.run_dirs:
+        raise HwnasError("give at least one --run-dir (a folder written by `hwnas train`)")
+    LatexPolicy(0.0, request.window, request.decision, request.extrapolation)  # refuse bad settings first
+    check_writable(request.out_dir, "--out")
+    for run_dir in request.run_dirs:
+        _checked_run(run_dir)
+    device, backend = open_device(request.device, request.devices_file, request.device_overrides)
+    backend.check()
+    results = []
+    with tqdm(total=len(request.run_dirs), desc="latex", unit="run", disable=not request.progress) as bar:
+        for run_dir in request.run_dirs:
+            results.append(latex_run(run_dir, request, device, backend, bar))
+            bar.update()
+    out = Path(request.out_dir)
+    settings = {k: v for k, v in asdict(request).items() if k in ("window", "decision", "extrapolation", "frames")}
+    report = {"device": device.name, "settings": settings, "runs": _public(results)}
+    write_json(out / "latex.json", report)
+    lines = table_lines(results, device.name)
+    write_text(out / "latex.md", "\n".join(lines) + "\n")
+    panels = []
+    for r in results:
+        series = {
+            ("always encode" if row["threshold"] == 0 else f"sr={100 * row['skip_ratio']:.0f}%"): row["_frames"][0]
+            for row in r["rows"]
+        }
+        events = [(e.start, e.length, e.kind) for e in r["_events"]]
+        panels.append((f"{r['label']}: render MSE per frame, first held-out video", series, events))
+    series_over_time(panels, out / "latex_mse.png", "render MSE")
+    linear_panels = [
+        (f"{r['label']}: inner frames of {r['linearity']['window']}-frame windows", r["linearity"]["_first"],
+         [(e.start, e.length, e.kind) for e in r["_events"]])
+        for r in results
+    ]  # fmt: skip
+    series_over_time(linear_panels, out / "linearity.png", "render MSE")
+    return report, lines
