@@ -94,24 +94,40 @@ def export(run_dir, arch_path, fmt, precision, out) -> None:
     """Export a network as the device runs it: one input per view at its resolution; outputs z, g, y for an
     avatar encoder, the branch outputs for other spaces.
 
+    A run that `hwnas latex` gave an early head exports as LATEX runs it: <out> with the extra output z_early
+    (key frames) and <out stem>.early.<format>, the encoder's first layer and the head (skipped frames).
+
     TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
     onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
     """
+    from hwnas.deploy.early_head import EarlyHeadNetwork, KeyFrameNetwork
     from hwnas.deploy.export import export_encoder
+    from hwnas.workflows.latex import load_early_head
     from hwnas.workflows.runs import architecture_network, load_trained
 
     if (run_dir is None) == (arch_path is None):
         raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
     if precision != "float32" and fmt != "tflite":
         raise HwnasError(f"--precision {precision} applies to --format tflite only; ONNX exports are float32")
+    head = None
     if run_dir is not None:
         net = load_trained(run_dir)[2]
         out = out or run_dir / f"encoder.{fmt}"
+        head = load_early_head(run_dir)
     else:
         net = architecture_network(arch_path)
         out = out or arch_path.with_suffix(f".{fmt}")
-    path = export_encoder(net, out, fmt, precision)
-    click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
+    if head is None:
+        paths = [export_encoder(net, out, fmt, precision)]
+    else:  # what LATEX runs: key frames the encoder + head, skipped frames the head alone
+        early = out.with_name(f"{out.stem}.early{out.suffix}")
+        paths = [
+            export_encoder(KeyFrameNetwork(net, head), out, fmt, precision),
+            export_encoder(EarlyHeadNetwork(net, head), early, fmt, precision),
+        ]
+        click.echo(f"the run has a LATEX head: {out.name} adds the output z_early; {early.name} is the head alone")
+    for path in paths:
+        click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
 
 
 COMMANDS = [train, evaluate, export]

@@ -50,14 +50,17 @@ def tapped_maps(net: nn.Module, inputs: dict[str, torch.Tensor]) -> list[torch.T
 
 
 @torch.no_grad()
-def fit_early_head(net: nn.Module, batches: Iterable[torch.Tensor], output: str = "z") -> EarlyHead:
-    """Fit the head to the frozen encoder's ``output`` on the given batches of views (ridge, closed form)."""
+def fit_early_head(
+    net: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]], output: str = "z"
+) -> EarlyHead:
+    """Fit the head (ridge, closed form) on batches of (views, target codes); a target of None stands for the
+    frozen encoder's own ``output`` on those views — what LATEX fits to."""
     net.eval()
     xs, ys = [], []
-    for views in batches:
+    for views, target in batches:
         inputs = net.inputs_of(views)
         xs.append(_pooled(tapped_maps(net, inputs)).double())
-        ys.append(net.encode(inputs)[output].double())
+        ys.append((net.encode(inputs)[output] if target is None else target).double())
     x, y = torch.cat(xs), torch.cat(ys)
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc = x - x_mean

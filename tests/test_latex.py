@@ -1,0 +1,196 @@
+"""LATEX: the extrapolation, the stream's decisions, the early head on real encoders, `hwnas latex` and the
+export of encoder + head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from hwnas.deploy.early_head import (
+    EARLY_OUTPUT,
+    EarlyHeadNetwork,
+    KeyFrameNetwork,
+    fit_early_head,
+    frame_flops,
+    tapped_maps,
+)
+from hwnas.deploy.extrapolation import (
+    LatexPolicy,
+    LatexStream,
+    extrapolate,
+    interpolate,
+    run_stream,
+    threshold_for_skip_ratio,
+)
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+from hwnas.tasks.avatar.data import _render, synthesize, task_preset
+from hwnas.tasks.avatar.encoders import build_baseline
+from hwnas.tasks.avatar.expressions import Identity
+from hwnas.tasks.avatar.network import AvatarNetwork
+from hwnas.workflows.runs import train_run
+from tests.conftest import REPO, run_hwnas
+
+
+def test_extrapolation_continues_a_straight_line_and_hold_repeats():
+    line = [{"z": torch.tensor([1.0 + 2 * t, -t]), "g": torch.tensor([0.5 * t])} for t in range(5)]
+    for window in (2, 3, 5):
+        nxt = extrapolate(line[-window:])
+        assert torch.allclose(nxt["z"], torch.tensor([11.0, -5.0])) and torch.allclose(nxt["g"], torch.tensor([2.5]))
+    # the window's mean step, not the last step: z_t = z_{t-1} + (z_{t-1} - z_{t-T}) / (T - 1)
+    bent = [{"z": torch.tensor([v])} for v in (0.0, 0.0, 0.0, 3.0)]
+    assert torch.allclose(extrapolate(bent)["z"], torch.tensor([4.0]))
+    # a stream that skips continues the line frame after frame, or holds
+    frames = [{"z": torch.tensor([float(t)])} for t in range(12)]
+    for mode, expected in (("linear", range(12)), ("hold", [0, 1, 2, 3] + [3] * 8)):
+        stream = LatexStream(LatexPolicy(1e9, 4, extrapolation=mode))
+        got = [float(stream.step(torch.zeros(2), lambda t=t: frames[t])[0]["z"]) for t in range(12)]
+        assert got == [float(v) for v in expected], mode
+    path = interpolate({"z": torch.tensor([0.0])}, {"z": torch.tensor([8.0])}, 8)
+    assert [float(p["z"]) for p in path] == [float(t) for t in range(9)]
+
+
+def test_the_first_window_is_encoded_and_the_decision_reference_differs():
+    # head codes drift by 0.1 per frame: frame-to-frame steps stay below 0.25, the drift since a key frame does not
+    early = torch.arange(20, dtype=torch.float32)[:, None] * 0.1
+    encoded = {"z": torch.arange(20, dtype=torch.float32)[:, None]}
+    calls = []
+
+    def encode(t):
+        calls.append(t)
+        return {"z": encoded["z"][t]}
+
+    _, previous = run_stream(early, encode, LatexPolicy(0.25, 3, "previous"))
+    assert previous[:3].all() and not previous[3:].any()
+    assert calls == [0, 1, 2]  # the encoder never ran on a skipped frame
+    _, last_key = run_stream(early, lambda t: {"z": encoded["z"][t]}, LatexPolicy(0.25, 3, "last-key"))
+    assert last_key[:3].all() and last_key[3:].sum() == 5  # a key frame every third frame: 0.3 >= 0.25
+
+
+def test_threshold_zero_reproduces_always_encode_exactly():
+    torch.manual_seed(0)
+    early = torch.zeros(30, 4)  # identical head codes: any positive threshold would skip everything
+    encoded = {"z": torch.randn(30, 8), "g": torch.randn(30, 4)}
+    for decision in ("previous", "last-key"):
+        for mode in ("hold", "linear"):
+            out, keys = run_stream(
+                early, lambda t: {k: v[t] for k, v in encoded.items()}, LatexPolicy(0.0, 4, decision, mode)
+            )
+            assert keys.all()
+            assert all(torch.equal(out[k], encoded[k]) for k in encoded)
+
+
+def test_threshold_calibration_hits_the_skip_ratio():
+    torch.manual_seed(1)
+    videos = [torch.randn(200, 6).cumsum(0) * 0.01 for _ in range(3)]
+    policy = LatexPolicy(0.0, 8)
+    for ratio in (0.1, 0.3, 0.5):
+        threshold = threshold_for_skip_ratio(videos, ratio, policy)
+        keys = np.concatenate(
+            [run_stream(v, lambda t: {"z": torch.zeros(1)}, LatexPolicy(threshold, 8))[1] for v in videos]
+        )
+        assert abs((1 - keys.mean()) - ratio) < 0.02
+    assert threshold_for_skip_ratio(videos, 0.0, policy) == 0.0
+
+
+def _small_arch():
+    space = get_preset("avatar", "small")
+    path = REPO / "tests" / "fixtures" / "latex" / "ave-s-small.json"
+    return Architecture.load(path), space
+
+
+def test_head_costs_under_two_percent_of_the_encoder_flops():
+    eem = build_baseline("eem", "small", 80, 64, 16)
+    arch, space = _small_arch()
+    for net in (eem, AvatarNetwork(arch, space, 80), build_baseline("eem-res50", "small", 80, 64, 16)):
+        inputs = {k: torch.zeros(s) for k, s in net.deploy_inputs().items()}
+        maps = tapped_maps(net.eval(), inputs)
+        head = fit_early_head(net, [(torch.rand(40, 3, 80, 80), None)])
+        flops = frame_flops(net, head)
+        assert flops["head"] < 0.02 * flops["encoder"], flops
+        assert flops["skipped_frame"] < 0.2 * flops["encoder"], flops
+        assert flops["head"] == sum(m[:1].numel() for m in maps) + 2 * head.linear.in_features * 64
+
+
+def test_key_frame_network_is_the_encoder_plus_the_head_on_its_own_first_layer():
+    arch, space = _small_arch()
+    torch.manual_seed(0)
+    for net in (build_baseline("eem", "small", 80, 64, 16).eval(), AvatarNetwork(arch, space, 80).eval()):
+        head = fit_early_head(net, [(torch.rand(40, 3, 80, 80), None)])
+        inputs = net.inputs_of(torch.rand(2, 3, 80, 80))
+        with torch.no_grad():
+            key = KeyFrameNetwork(net, head).encode(inputs)
+            plain = net.encode(inputs)
+            alone = EarlyHeadNetwork(net, head).encode(inputs)[EARLY_OUTPUT]
+        assert all(torch.equal(key[k], plain[k]) for k in plain)
+        assert torch.allclose(key[EARLY_OUTPUT], alone, atol=1e-6)
+        # the fitted head follows the encoder's code (the ridge fit is not a constant)
+        assert alone.std(0).mean() > 0
+
+
+def test_a_wink_in_a_still_video_triggers_a_full_encode():
+    """At the CPU preset's 80 px: one expression held (camera jitter, lighting and sensor noise only), then a
+    wink. The head reads the first layer of an EEM (untrained: random first-layer features) and is fitted to the
+    true codes of training frames; the stream must skip the still frames and encode inside the wink."""
+    spec = task_preset("small")
+    data = synthesize(spec)
+    torch.manual_seed(0)
+    net = build_baseline("eem", "small", spec.view_res, spec.latent_dim, spec.keypoints).eval()
+    train = data.indices("train")[:1500]
+    head = fit_early_head(net, [(data.batch(i)["views"], data.batch(i)["z"]) for i in train.split(500)])
+    people = [Identity.sample(i, 0) for i in range(spec.identities)]
+    still = np.repeat(data.params[:1].numpy(), 60, axis=0)
+    still[30:40, 4] *= 1 - np.sin(np.linspace(0, np.pi, 10)) ** 0.5  # the left eye winks over frames 30-39
+    clip = _render(spec, people, still, np.zeros(60, dtype=np.int64), np.ones(60, dtype=np.int64), seed=5)
+    b = clip.batch(torch.arange(60))
+    with torch.no_grad():
+        inputs = net.inputs_of(b["views"])
+        early = head(tapped_maps(net, inputs))
+        encoded = net.encode(inputs)
+    quiet = torch.cat([early[:30], early[40:]])
+    threshold = float((quiet - quiet[0]).pow(2).mean(1).sqrt().max()) * 1.5  # above anything jitter produces
+    _, keys = run_stream(early, lambda t: {k: v[t] for k, v in encoded.items()}, LatexPolicy(threshold, 4))
+    assert keys[30:40].any(), "the wink got no key frame"
+    assert not keys[4:30].any() and keys[40:].sum() <= 1  # the still frames are skipped (one key after the wink)
+
+
+@pytest.fixture(scope="module")
+def tiny_eem(tmp_path_factory):
+    run = tmp_path_factory.mktemp("latex") / "eem-tiny"
+    train_run("eem", "tiny", steps=60, run_dir=run, progress=False)
+    return run
+
+
+def test_hwnas_latex_writes_the_table_and_exports_encoder_with_head(tiny_eem, tmp_path):
+    out = tmp_path / "latex"
+    r = run_hwnas("latex", "--run-dir", str(tiny_eem), "--device", "cpu", "--frames", "40", "--out", str(out),
+                  "--workdir", str(tmp_path / "work"), "--no-progress")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "latex.json").read_text())
+    rows = report["runs"][0]["rows"]
+    assert rows[0]["threshold"] == 0 and rows[0]["skip_ratio"] == 0 and rows[0]["vs_always_encode"] == 0
+    skips = [row["skip_ratio"] for row in rows]
+    assert skips == sorted(skips) and skips[-1] > 0.2
+    latency = report["runs"][0]["latency"]
+    assert 0 < latency["skipped_frame_ms"] < latency["encoder_ms"]
+    assert all((out / f).stat().st_size > 10_000 for f in ("latex_mse.png", "linearity.png"))
+    assert "| eem-tiny | off | 0.0% |" in (out / "latex.md").read_text()
+    # the head is kept in the run and exported with the encoder
+    r = run_hwnas("export", "--run-dir", str(tiny_eem), "--out", str(tmp_path / "enc.onnx"))
+    assert r.returncode == 0, r.stderr
+    key = ort.InferenceSession(str(tmp_path / "enc.onnx"))
+    early = ort.InferenceSession(str(tmp_path / "enc.early.onnx"))
+    assert [o.name for o in key.get_outputs()] == ["z", "g", "y", EARLY_OUTPUT]
+    frame = synthesize(task_preset("tiny")).views[:1].float().numpy() / 255
+    assert np.allclose(key.run([EARLY_OUTPUT], {"views": frame})[0], early.run(None, {"views": frame})[0], atol=1e-5)
+
+
+def test_latex_refuses_runs_it_cannot_stream(tmp_path):
+    r = run_hwnas("latex", "--run-dir", str(tmp_path / "nothing"), "--device", "cpu")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a training run" in r.stderr
+    r = run_hwnas("latex", "--run-dir", str(tmp_path), "--device", "cpu", "--thresholds", "0.1,nan")
+    assert r.returncode == 2 and "finite" in r.stderr
