@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 
 
 def search_curves(
@@ -90,12 +91,10 @@ def series_over_time(
         for start, length, kind in events:
             colours.setdefault(kind, f"C{len(colours) + 5}")
             ax.axvspan(start - 0.5, start + length - 0.5, color=colours[kind], alpha=0.15, lw=0)
-        for label, values in series.items():
-            ax.plot(values, lw=0.9, label=label)
-        for kind, colour in colours.items():
-            ax.axvspan(0, 0, color=colour, alpha=0.3, label=kind)
+        lines = [ax.plot(values, lw=0.9, label=label)[0] for label, values in series.items()]
+        spans = [Patch(color=colour, alpha=0.3, label=kind) for kind, colour in colours.items()]
         ax.set(title=title, xlabel="frame", ylabel=ylabel)
-        ax.legend(fontsize=7, ncol=4)
+        ax.legend(handles=lines + spans, fontsize=7, ncol=4)
     return _save(fig, path)
 
 
