@@ -152,7 +152,6 @@ def stream_clips(clips: list[EncodedClip], policy: LatexPolicy, loss: AvatarLoss
         "key_rate_elsewhere": float(keys[~in_event].mean()) if (~in_event).any() else None,
         "events_with_key_frame": {kind: float(np.mean(v)) for kind, v in sorted(covered.items())},
         "_frames": frames,  # per clip, per frame mean render MSE (for the plot; not written)
-        "_keys": keys_all,
     }
 
 
