@@ -85,11 +85,7 @@ class LatexStream:
     def step(self, early: torch.Tensor, encode: Callable[[], Outputs]) -> tuple[Outputs, bool]:
         """This frame's outputs, and whether it was a key frame (the encoder ran)."""
         p = self.policy
-        key = (
-            len(self.history) < p.window
-            or self.reference is None
-            or code_distance(early, self.reference) >= p.threshold
-        )
+        key = len(self.history) < p.window or code_distance(early, self.reference) >= p.threshold
         out = dict(encode()) if key else EXTRAPOLATIONS[p.extrapolation](list(self.history))
         self.history.append(out)
         if key or p.decision == "previous":
@@ -99,9 +95,7 @@ class LatexStream:
 
 def key_frames(early: torch.Tensor, policy: LatexPolicy) -> np.ndarray:
     """The key-frame mask of one video (the decisions need only the head's codes)."""
-    stream = LatexStream(policy)
-    empty: dict[str, torch.Tensor] = {}
-    return np.array([stream.step(code, lambda: empty)[1] for code in early])
+    return run_stream(early, lambda t: {}, policy)[1]
 
 
 def run_stream(

@@ -26,7 +26,7 @@ from hwnas.deploy.early_head import (
 from hwnas.deploy.endtoend import measure_encoder
 from hwnas.deploy.extrapolation import LatexPolicy, interpolate, run_stream, threshold_for_skip_ratio
 from hwnas.tasks.avatar.avatar_task import AvatarTask
-from hwnas.tasks.avatar.data import AvatarData, synthesize_videos, task_preset
+from hwnas.tasks.avatar.data import AvatarData, VideoSet, synthesize_videos, task_preset
 from hwnas.tasks.avatar.evaluate import frame_mse
 from hwnas.tasks.avatar.expressions import Event
 from hwnas.tasks.avatar.losses import AvatarLoss
@@ -56,6 +56,9 @@ class LatexRequest:
     workdir: Path = Path(".hwnas")
     device_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+
+    def policy(self, threshold: float = 0.0) -> LatexPolicy:
+        return LatexPolicy(threshold, self.window, self.decision, self.extrapolation)
 
 
 # ---- the head -------------------------------------------------------------------------------------------
@@ -108,6 +111,14 @@ def encode_clip(net: nn.Module, head: EarlyHead, data: AvatarData, idx: torch.Te
     inputs = net.inputs_of(b["views"])
     early = head(tapped_maps(net, inputs))
     return EncodedClip(b, early, dict(net.encode(inputs)), tuple(events))
+
+
+def video_clips(net: nn.Module, head: EarlyHead, videos: VideoSet) -> list[EncodedClip]:
+    """Each video of the set as a clip, with its key events."""
+    return [
+        encode_clip(net, head, videos.data, torch.tensor(list(videos.frames(i))), videos.events[i])
+        for i in range(len(videos.starts))
+    ]
 
 
 def event_mask(events: tuple[Event, ...], n: int, kinds: tuple[str, ...] | None = None) -> np.ndarray:
@@ -165,8 +176,10 @@ def linearity(clips: list[EncodedClip], loss: AvatarLoss, window: int = LINEARIT
         n = len(clip.early)
         series = {k: torch.zeros(n) for k in sums}
         truth = {"z": clip.batch["z"], "g": clip.batch["g"]}
+        covered = torch.zeros(n, dtype=torch.bool)
         for start in range(0, n - window, window):
             inner = slice(start + 1, start + window)
+            covered[inner] = True
             b = {k: v[inner] for k, v in clip.batch.items() if k in ("z", "g", "appearance")}
             for name, source in (("always_encode", None), ("interpolated_encoder", clip.encoded),
                                  ("interpolated_truth", truth)):  # fmt: skip
@@ -177,9 +190,6 @@ def linearity(clips: list[EncodedClip], loss: AvatarLoss, window: int = LINEARIT
                                        {k: source[k][start + window] for k in ("z", "g")}, window)[1:-1]  # fmt: skip
                     pred = {k: torch.stack([p[k] for p in path]) for k in ("z", "g")}
                 series[name][inner] = torch.stack(list(frame_mse(loss, pred, b).values())).mean(0)
-        covered = torch.zeros(n, dtype=torch.bool)
-        for start in range(0, n - window, window):
-            covered[start + 1 : start + window] = True
         for k in sums:
             sums[k].append(series[k][covered])
         if c == 0:
@@ -208,8 +218,9 @@ def _checked_run(run_dir: Path):
     return run, task, net, step
 
 
-def latex_run(run_dir: Path, request: LatexRequest, device, backend, bar) -> dict[str, Any]:
-    run, task, net, step = _checked_run(run_dir)
+def latex_run(run_dir: Path, loaded, request: LatexRequest, device, backend, bar) -> dict[str, Any]:
+    """``loaded``: the run's (config, task, trained network, step), as ``_checked_run`` gives them."""
+    run, task, net, step = loaded
     spec = task_preset(run.preset)
     torch.manual_seed(0)
     bar.set_postfix_str(f"{_label(run_dir)}: early head")
@@ -217,29 +228,22 @@ def latex_run(run_dir: Path, request: LatexRequest, device, backend, bar) -> dic
     loss = AvatarLoss(task.data.z.shape[1], spec.render_size).eval()
     bar.set_postfix_str(f"{_label(run_dir)}: videos")
     videos = synthesize_videos(spec, run.seed, request.frames)
-    clips = [
-        encode_clip(net, head, videos.data, torch.tensor(list(videos.frames(i))), videos.events[i])
-        for i in range(len(videos.starts))
-    ]
+    clips = video_clips(net, head, videos)
     extreme = task.data.indices("extreme")
     extreme_clips = [
         encode_clip(net, head, task.data, extreme[task.data.identity[extreme] == i])
         for i in task.data.identity[extreme].unique().tolist()
     ]
-    base = LatexPolicy(0.0, request.window, request.decision, request.extrapolation)
     if request.thresholds is None:
         calibration = synthesize_videos(spec, run.seed, request.frames, stream=CALIBRATION_STREAM)
-        codes = [
-            encode_clip(net, head, calibration.data, torch.tensor(list(calibration.frames(i)))).early
-            for i in range(len(calibration.starts))
-        ]
-        thresholds = [threshold_for_skip_ratio(codes, r, base) for r in request.skip_ratios]
+        codes = [clip.early for clip in video_clips(net, head, calibration)]
+        thresholds = [threshold_for_skip_ratio(codes, r, request.policy()) for r in request.skip_ratios]
     else:
         thresholds = list(request.thresholds)
     rows = []
     for threshold in sorted(set(thresholds)):
         bar.set_postfix_str(f"{_label(run_dir)}: threshold {threshold:.4g}")
-        policy = LatexPolicy(threshold, request.window, request.decision, request.extrapolation)
+        policy = request.policy(threshold)
         row = {"threshold": threshold, **stream_clips(clips, policy, loss)}
         ext = stream_clips(extreme_clips, policy, loss)
         row["extreme"] = {"skip_ratio": ext["skip_ratio"], "mean": ext["mean"]}
@@ -276,7 +280,7 @@ def latex_run(run_dir: Path, request: LatexRequest, device, backend, bar) -> dic
         "latency": latency,
         "rows": rows,
         "linearity": linearity(clips, loss),
-        "_events": videos.events[0],
+        "_events": [(e.start, e.length, e.kind) for e in videos.events[0]],
     }
 
 
@@ -321,16 +325,15 @@ def _public(value):
 def run_latex(request: LatexRequest) -> tuple[dict[str, Any], list[str]]:
     if not request.run_dirs:
         raise HwnasError("give at least one --run-dir (a folder written by `hwnas train`)")
-    LatexPolicy(0.0, request.window, request.decision, request.extrapolation)  # refuse bad settings first
+    request.policy()  # refuse bad settings first
     check_writable(request.out_dir, "--out")
-    for run_dir in request.run_dirs:
-        _checked_run(run_dir)
+    loaded = [_checked_run(run_dir) for run_dir in request.run_dirs]
     device, backend = open_device(request.device, request.devices_file, request.device_overrides)
     backend.check()
     results = []
     with tqdm(total=len(request.run_dirs), desc="latex", unit="run", disable=not request.progress) as bar:
-        for run_dir in request.run_dirs:
-            results.append(latex_run(run_dir, request, device, backend, bar))
+        for run_dir, run in zip(request.run_dirs, loaded, strict=True):
+            results.append(latex_run(run_dir, run, request, device, backend, bar))
             bar.update()
     out = Path(request.out_dir)
     settings = {k: v for k, v in asdict(request).items() if k in ("window", "decision", "extrapolation", "frames")}
@@ -344,12 +347,11 @@ def run_latex(request: LatexRequest) -> tuple[dict[str, Any], list[str]]:
             ("always encode" if row["threshold"] == 0 else f"sr={100 * row['skip_ratio']:.0f}%"): row["_frames"][0]
             for row in r["rows"]
         }
-        events = [(e.start, e.length, e.kind) for e in r["_events"]]
-        panels.append((f"{r['label']}: render MSE per frame, first held-out video", series, events))
+        panels.append((f"{r['label']}: render MSE per frame, first held-out video", series, r["_events"]))
     series_over_time(panels, out / "latex_mse.png", "render MSE")
     linear_panels = [
         (f"{r['label']}: inner frames of {r['linearity']['window']}-frame windows", r["linearity"]["_first"],
-         [(e.start, e.length, e.kind) for e in r["_events"]])
+         r["_events"])
         for r in results
     ]  # fmt: skip
     series_over_time(linear_panels, out / "linearity.png", "render MSE")
