@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -10,10 +11,13 @@ from hwnas import __version__
 from hwnas.cli import latex, lut, measure, runs, search
 from hwnas.core.errors import HwnasError
 
+DATA_PARALLEL_COMMANDS = ("search", "train")  # what `torchrun --nproc-per-node N -m hwnas ...` runs
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hwnas")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Hardware-aware NAS: measure every candidate op of a search space on a device, build its latency
     lookup table, and search architectures against it.
 
@@ -24,6 +28,11 @@ def cli() -> None:
       hwnas lut show  lut/cpu/avatar-small.csv
       hwnas search    --device cpu --space avatar --target-ms 2.5
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and ctx.invoked_subcommand not in DATA_PARALLEL_COMMANDS:
+        raise HwnasError(
+            f"`hwnas {ctx.invoked_subcommand}` runs in one process; torchrun runs only "
+            f"{' and '.join(DATA_PARALLEL_COMMANDS)} (drop torchrun for this command)"
+        )
 
 
 for _module in (measure, lut, search, runs, latex):
@@ -33,6 +42,8 @@ for _module in (measure, lut, search, runs, latex):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 speaks for all; errors still reach stderr
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     try:
         cli.main(args=argv, prog_name="hwnas", standalone_mode=False)
     except HwnasError as exc:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from hwnas.core.distributed import check_divides, check_in_sync, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
@@ -58,15 +59,22 @@ def search(
     """Run the search; with ``run_dir`` it checkpoints every ``config.checkpoint_every`` steps and resumes
     from there (weights, architecture parameters, optimisers, policies and random states), so a killed
     search continues exactly where an unbroken one would be. The folder is bound to the config plus
-    ``binding`` (space, device, ...): a re-run with other settings is refused."""
+    ``binding`` (space, device, ...): a re-run with other settings is refused.
+
+    Under torchrun each process trains on its slice of the same global batch (``config.batch``), and every
+    process samples the same paths and resolutions from the same seeded stream; only rank 0 writes."""
+    world = current_world()
+    check_divides(config.batch, world)
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     net = Supernet(preset).to(device)
+    policies = [f"policies.{v}.theta" for v in net.policies]  # their gradient comes from the shared reward
+    model = data_parallel(net, torch_device, find_unused=True, replicated=policies)  # net itself in one process
     soft = config.op_sampling == "soft"
     latency = LatencyModel(preset, table)
     task = task.to(device)
     weights = Trainer(
-        net,
+        model,
         task,
         TrainConfig(config.steps, config.batch, config.lr_weights, config.seed, schedule="constant"),
         params=net.weight_parameters(),
@@ -82,7 +90,7 @@ def search(
     history: list[dict[str, float]] = []
     first, spent = 0, 0.0
     ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
-    if run_dir is not None:
+    if run_dir is not None and world.is_main:
         bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     if ckpt is not None and ckpt.exists():
         state = load_checkpoint(
@@ -101,7 +109,7 @@ def search(
         g.set_state(state["data_rng"])
         first, history, spent = state["step"], state["history"], state["wall_s"]
     start = time.perf_counter()
-    bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress)
+    bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress or not world.is_main)
     for step in range(first, config.steps):
         net.tau = temperature(step, config)
         # weight step: one sampled path (or all, soft); during the warm-up at every resolution alike
@@ -112,7 +120,7 @@ def search(
             else:
                 policy.sample(net.tau)
         loss = weights.step(_batch(task, weight_split, config.batch, g, device), step)
-        record = {"step": step, "tau": net.tau, "weight_loss": loss.item()}
+        record = {"step": step, "tau": net.tau, "weight_loss": mean_over_ranks(loss).item()}
         if step >= config.warmup:
             # architecture step: comparative op gradients (gates), the exact expected latency over every choice
             # and resolution, and REINFORCE for the task's verdict on the sampled resolutions
@@ -120,8 +128,9 @@ def search(
             for policy in net.policies.values():
                 policy.sample(net.tau)
             batch = _batch(task, arch_split, config.batch, g, device)
-            task_loss = task.loss(net(batch["views"]), batch, step)
-            surrogate = sum(p.surrogate(-task_loss.item()) for p in net.policies.values())
+            task_loss = task.loss(model(batch["views"]), batch, step)
+            arch_loss = mean_over_ranks(task_loss.detach()).item()  # one reward for every rank's policies
+            surrogate = sum(p.surrogate(-arch_loss) for p in net.policies.values())
             a_opt.zero_grad(set_to_none=True)
             (task_loss + surrogate).backward()
             a_opt.step()
@@ -130,12 +139,12 @@ def search(
             l_opt.zero_grad(set_to_none=True)
             (config.latency_weight * lat_loss).backward()
             l_opt.step()
-            record.update(arch_loss=task_loss.item(), latency_ms=lat.item(), latency_loss=lat_loss.item())
-            bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{task_loss.item():.4f}", refresh=False)
+            record.update(arch_loss=arch_loss, latency_ms=lat.item(), latency_loss=lat_loss.item())
+            bar.set_postfix(lat=f"{lat.item():.3f}ms", loss=f"{arch_loss:.4f}", refresh=False)
         history.append(record)
         bar.update(1)
         done = step + 1
-        if ckpt is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+        if ckpt is not None and world.is_main and (done % config.checkpoint_every == 0 or done == config.steps):
             save_checkpoint(
                 ckpt,
                 {
@@ -154,6 +163,7 @@ def search(
                 },
             )
     bar.close()
+    check_in_sync([*arch_params, *net.weight_parameters()], "architecture parameters and weights")
     argmax_ms = table.predict_ms(net.derive().op_specs(preset))
     arch = fit_to_target(net, table, config.target_ms)
     predicted = table.predict_ms(arch.op_specs(preset))
@@ -161,5 +171,6 @@ def search(
 
 
 def _batch(task: Task, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
-    idx = pool[torch.randint(len(pool), (size,), generator=g)]
+    """This process's slice of a global batch that every process draws alike."""
+    idx = shard(pool[torch.randint(len(pool), (size,), generator=g)], current_world())
     return {k: v.to(device) for k, v in task.batch(idx).items()}

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from hwnas.core.distributed import check_divides, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.train.objective import Task
 
@@ -85,12 +86,15 @@ def fit(
     label: str = "train",
 ) -> dict:
     """Train to ``config.steps`` (or pause at ``stop_after``) on ``pool`` (default: the task's training pool),
-    resuming from ``<run_dir>/checkpoint.pt`` when there is one."""
+    resuming from ``<run_dir>/checkpoint.pt`` when there is one. Under torchrun each process trains on its slice
+    of the same global batch and only rank 0 writes the checkpoint."""
+    world = current_world()
+    check_divides(config.batch, world)
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     model.to(device)
     task.to(device)
-    trainer = Trainer(model, task, config)
+    trainer = Trainer(data_parallel(model, torch_device), task, config, params=model.parameters())
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
     step, history = 0, []
     if ckpt is not None and ckpt.exists():
@@ -104,15 +108,16 @@ def fit(
     task.train()
     start = time.perf_counter()
     last = min(config.steps, stop_after) if stop_after is not None else config.steps
-    bar = tqdm(total=config.steps, initial=step, desc=label, unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=config.steps, initial=step, desc=label, unit="step", disable=not progress or not world.is_main,
+               dynamic_ncols=True)  # fmt: skip
     while step < last:
-        idx = batch_indices(pool, step, config.seed, config.batch)
+        idx = shard(batch_indices(pool, step, config.seed, config.batch), world)
         batch = {k: v.to(device) for k, v in task.batch(idx).items()}
-        history.append(trainer.step(batch, step).item())
+        history.append(mean_over_ranks(trainer.step(batch, step)).item())
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
-        if ckpt is not None and (step % config.checkpoint_every == 0 or step == last):
+        if ckpt is not None and world.is_main and (step % config.checkpoint_every == 0 or step == last):
             state = {"model": model.state_dict(), "task": task.state_dict(), **trainer.state_dict()}
             save_checkpoint(ckpt, {**state, "step": step, "history": history})
     bar.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from hwnas.core import distributed
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable, write_json
 from hwnas.core.userfiles import validate
@@ -79,6 +80,7 @@ def train_run(
     progress: bool = True,
     torch_device: str = "cpu",
 ) -> tuple[Path, dict]:
+    """Train into ``run_dir`` (resuming what it holds); under torchrun data-parallel, rank 0 writing."""
     if data is not None and not Path(data).is_file():
         raise HwnasError(f"data file {data} does not exist")
     if run_dir is not None:
@@ -90,9 +92,14 @@ def train_run(
     steps = steps or task.train_steps
     run = TrainRun(encoder, preset, steps, task.batch_size, seed=seed, ee_loss=ee_loss, data=data_name)
     run_dir = run_dir or default_run_dir(encoder, preset, ee_loss, space)
-    bind_config(run_dir, asdict(run), RUN_CONFIG)
-    result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
-                 label=f"train {Path(encoder).stem}")  # fmt: skip
+    world, torch_device = distributed.join(torch_device)
+    try:
+        distributed.check_divides(run.batch, world)
+        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG))
+        result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
+                     label=f"train {Path(encoder).stem}")  # fmt: skip
+    finally:
+        distributed.leave()
     return run_dir, result
 
 

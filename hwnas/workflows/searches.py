@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hwnas.core import distributed
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable
 from hwnas.deploy.endtoend import check_architecture, measure_encoder
@@ -92,18 +93,65 @@ def search_task(space: SpacePreset, seed: int, ee_loss: bool = True) -> Task:
 
 
 def run_search(request: SearchRequest) -> SearchOutcome:
+    """Under torchrun the processes search data-parallel; rank 0 alone builds the table, measures on the device
+    and writes the results, and every rank returns the same outcome."""
     if request.method not in METHODS:
         raise HwnasError(f"unknown search method {request.method!r}; choose from {', '.join(METHODS)}")
     if (request.target_ms is None) == (request.speedup is None):
         raise HwnasError(
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
-    space = get_preset(request.space, request.preset)
-    device, backend = open_device(request.device, request.devices_file, request.device_overrides)
-    task = search_task(space, request.seed, request.ee_loss)
-    out_dir = request.out_dir or default_search_dir(request)
-    # what the end of the search needs is checked first: the device measures the result, the folder takes it
-    check_writable(out_dir, "--out")
+    world, torch_device = distributed.join(request.torch_device)
+    try:
+        if world.parallel and request.method == "random":
+            raise HwnasError(
+                "random search trains independent candidates, not one network: run it in one process (with the "
+                "distributed extra installed, its candidates train as Ray tasks)"
+            )
+        space = get_preset(request.space, request.preset)
+        device, backend = open_device(request.device, request.devices_file, request.device_overrides)
+        task = search_task(space, request.seed, request.ee_loss)
+        distributed.check_divides(task.batch_size, world)
+        out_dir = request.out_dir or default_search_dir(request)
+        plan = distributed.on_main(lambda: _plan(request, space, device, backend, task, out_dir))
+        if isinstance(plan, SearchOutcome):
+            return plan
+        config = search_config(task, plan.target_ms, request.steps, seed=request.seed, **request.settings)
+        if request.method == "random":
+            result = random_search(space, plan.table, task, config, run_dir=out_dir, binding=plan.binding,
+                                   torch_device=torch_device)  # fmt: skip
+        else:
+            result = search(space, plan.table, task, config, request.progress, torch_device, run_dir=out_dir,
+                            binding=plan.binding)  # fmt: skip
+
+        def finish() -> dict[str, Any]:
+            check = check_architecture(result.architecture, space, plan.table, device, backend, request.workdir)
+            context = {"device": device.name, "backend": backend.name, "speedup": request.speedup,
+                       "reference": plan.binding["reference"]}  # fmt: skip
+            write_report(result, space, config, out_dir, plan.table_path, request.method, check.as_dict(), context)
+            return read_json(out_dir / REPORT)
+
+        return SearchOutcome(out_dir, result.architecture, distributed.on_main(finish), False)
+    finally:
+        distributed.leave()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a search needs from the device before it starts: the table, the target and the folder's binding."""
+
+    table: LatencyTable
+    table_path: Path
+    target_ms: float
+    binding: dict[str, Any]
+
+
+def _plan(
+    request: SearchRequest, space: SpacePreset, device: DevicePreset, backend: Backend, task: Task, out_dir: Path
+) -> _Plan | SearchOutcome:
+    """Check what the end of the search needs, build the table, fix the target; or the finished search the
+    folder already holds."""
+    check_writable(out_dir, "--out")  # the device measures the result, the folder takes it
     backend.check()
     binding = {"space": space.space, "preset": space.preset, "device": device.name, "method": request.method}
     if request.speedup:
@@ -123,21 +171,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         reference = measure_reference(space, table, device, backend, request.workdir)
         target = reference["measured_ms"] / request.speedup
     _check_reachable(space, table, target, device.name, reference)
-    config = search_config(task, target, request.steps, seed=request.seed, **request.settings)
-    binding["reference"] = reference
-    if request.method == "random":
-        result = random_search(
-            space, table, task, config, run_dir=out_dir, binding=binding, torch_device=request.torch_device
-        )
-    else:
-        result = search(
-            space, table, task, config, request.progress, request.torch_device, run_dir=out_dir, binding=binding
-        )
-    check = check_architecture(result.architecture, space, table, device, backend, request.workdir)
-    context = {"device": device.name, "backend": backend.name, "speedup": request.speedup, "reference": reference}
-    write_report(result, space, config, out_dir, table_path, request.method, check.as_dict(),
-                 context)  # fmt: skip
-    return SearchOutcome(out_dir, result.architecture, read_json(out_dir / REPORT), False)
+    return _Plan(table, table_path, target, {**binding, "reference": reference})
 
 
 def measure_reference(

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from hwnas.core.distributed import mean_over_ranks
 from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS, AvatarDecoder, render
 
 
@@ -36,7 +37,7 @@ class ExtremeExpressionWeight(nn.Module):
     def forward(self, g: torch.Tensor) -> torch.Tensor:
         g = g.detach()
         if self.training:
-            mean = g.mean(0)
+            mean = mean_over_ranks(g.mean(0))  # data-parallel ranks follow the gaze of the whole global batch
             if not bool(self.initialised):
                 self.g_bar.copy_(mean)
                 self.initialised.fill_(True)
