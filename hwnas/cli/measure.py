@@ -74,14 +74,28 @@ def spaces(space: str | None, preset: str | None) -> None:
     help="Measure this whole model file instead of a search space's ops.",
 )
 @click.option("--retry-failed", is_flag=True, help="Measure again the ops recorded as failed.")
+@click.option(
+    "--farm",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A device of the preset (ip:port in TCP mode, or a USB serial); repeat it to profile on every device at "
+    "once, each op measured by whichever is free (needs hwnas[distributed]).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="A running Ray cluster for --farm (e.g. auto); default: a local Ray instance on this machine.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
 @workdir_option
-def profile(device_name, devices_file, device_overrides, space, preset, model, retry_failed, progress, workdir) -> None:
-    """Measure every unique op of a search space (or one whole --model) on a device.
+def profile(device_name, devices_file, device_overrides, space, preset, model, retry_failed, farm, ray_address,
+            progress, workdir) -> None:  # fmt: skip
+    """Measure every unique op of a search space (or one whole --model) on a device, or on a farm of devices.
 
     Each result is written to the measurement store the moment it completes: a killed run resumes where it
     stopped, with nothing lost and nothing measured twice. Failing ops are recorded with their reason and
     the run goes on; noisy ops are re-measured; a reference op is re-measured periodically to detect drift.
+    With --farm, one Ray actor per device measures; a device that goes away is dropped and its op re-queued.
     """
     from hwnas.measure.profiler import profile_model
     from hwnas.space import get_preset
@@ -89,11 +103,16 @@ def profile(device_name, devices_file, device_overrides, space, preset, model, r
 
     if (space is None) == (model is None):
         raise HwnasError("give exactly one of --space (profile a search space's ops) or --model (one model file)")
+    if farm and ({"host", "serial"} & device_overrides.keys() or model is not None):
+        raise HwnasError("--farm names the devices of a space's profile; drop --host/--serial/--model, or --farm")
+    if ray_address and not farm:
+        raise HwnasError("--ray-address applies to --farm only")
     device, backend = open_device(device_name, devices_file, device_overrides)
     if model is not None:
         click.echo(f"{model}: {profile_model(backend, device, model)}")
         return
-    report = profile_space(device, backend, get_preset(space, preset), workdir, progress, retry_failed)
+    report = profile_space(device, backend, get_preset(space, preset), workdir, progress, retry_failed, farm,
+                           ray_address)  # fmt: skip
     for line in report.lines():
         click.echo(line)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,8 @@ class ProfileReport:
     wall_s: float = 0.0
     drift: DriftSummary | None = None
     calibration_failed: list[str] = field(default_factory=list)
+    devices: dict[str, int] = field(default_factory=dict)  # a farm: ops measured by each device
+    lost: list[str] = field(default_factory=list)  # a farm: devices that went away, with why
 
     def lines(self) -> list[str]:
         out = [
@@ -47,6 +50,9 @@ class ProfileReport:
         ]
         out += [f"  failed: {key}: {reason}" for key, reason in self.failed[:10]]
         out += [f"  calibration failed: {line}" for line in self.calibration_failed[:2]]
+        if self.devices:
+            out.append("  by device: " + ", ".join(f"{a} {n} ops" for a, n in sorted(self.devices.items())))
+        out += [f"  lost: {line} (its op went to another device)" for line in self.lost]
         if self.drift is not None:
             out.append(f"  {self.drift.describe()}")
         return out
@@ -74,18 +80,8 @@ class Profiler:
 
     def run(self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False) -> ProfileReport:
         self.backend.check()
-        lock = FileLock(str(self.store.path) + f".{self.device.name}.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise HwnasError(
-                f"another `hwnas profile` is measuring device {self.device.name!r} into "
-                f"{self.store.path}; wait for it or use another --workdir"
-            ) from None
-        try:
+        with device_lock(self.store, self.device.name):
             return self._run(specs, progress, retry_failed)
-        finally:
-            lock.release()
 
     def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
         start = time.perf_counter()
@@ -122,23 +118,19 @@ class Profiler:
 
     def _measure_and_store(self, spec: OpSpec, report: ProfileReport) -> None:
         dev, cid = self.device.name, self.config_id
-        attempts = 0
+        attempts: list[Measurement] = []
         try:
-            best = None
-            while best is None or (best.noisy and attempts <= self.settings.remeasure):
-                m = self.measure_spec(spec)
-                attempts += 1
-                report.timed_ms += m.total_ms
-                if best is None or m.noise_ratio < best.noise_ratio:
-                    best = m
+            best = quietest(lambda: self.measure_spec(spec), self.settings.remeasure, attempts)
         except BackendUnavailable:  # the device itself is gone: stop; the store keeps what was measured
             raise
         except Exception as exc:  # recorded with its reason; the run goes on
             reason = one_line(exc)
-            self.store.put_failed(dev, cid, spec.key, reason, max(attempts, 1))
+            self.store.put_failed(dev, cid, spec.key, reason, len(attempts) + 1)
             report.failed.append((spec.key, reason))
             return
-        self.store.put_ok(dev, cid, spec.key, best, attempts)
+        finally:
+            report.timed_ms += sum(m.total_ms for m in attempts)
+        self.store.put_ok(dev, cid, spec.key, best, len(attempts))
         report.measured += 1
         if best.noisy:
             report.noisy.append(spec.key)
@@ -153,6 +145,35 @@ class Profiler:
             return
         report.timed_ms += m.total_ms
         self.store.put_calibration(self.device.name, self.config_id, kind, spec.key, m)
+
+
+def quietest(measure: Callable[[], Measurement], remeasure: int, attempts: list[Measurement]) -> Measurement:
+    """Measure; while the result is noisy, measure again (up to ``remeasure`` more times) and keep the quietest.
+    Every measurement taken is appended to ``attempts``."""
+    while not attempts or (min(attempts, key=_noise).noisy and len(attempts) <= remeasure):
+        attempts.append(measure())
+    return min(attempts, key=_noise)
+
+
+def _noise(m: Measurement) -> float:
+    return m.noise_ratio
+
+
+@contextlib.contextmanager
+def device_lock(store: MeasurementStore, device: str) -> Iterator[None]:
+    """One `hwnas profile` per device and store at a time."""
+    lock = FileLock(str(store.path) + f".{device}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise HwnasError(
+            f"another `hwnas profile` is measuring device {device!r} into {store.path}; wait for it or use another "
+            "--workdir"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def profile_model(backend: Backend, device: DevicePreset, model: Path) -> Measurement:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from hwnas.measure import backends
 from hwnas.measure.artifacts import ArtifactCache
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset, get_device
+from hwnas.measure.farm import profile_farm, require_ray
 from hwnas.measure.profiler import Profiler, ProfileReport
 from hwnas.measure.store import MeasurementStore
 from hwnas.space import Preset
@@ -56,11 +57,20 @@ def profile_space(
     workdir: Path,
     progress: bool = True,
     retry_failed: bool = False,
+    farm: Sequence[str] = (),
+    ray_address: str | None = None,
 ) -> ProfileReport:
-    """Measure what the store in ``workdir`` lacks of the preset's ops."""
+    """Measure what the store in ``workdir`` lacks of the preset's ops: on the device, or on every device of
+    ``farm`` (addresses of devices of this preset) at once."""
+    cache = ArtifactCache(Path(workdir) / "artifacts")
+    if farm:
+        require_ray()  # before anything is written
+        with MeasurementStore(Path(workdir) / STORE) as store:
+            return profile_farm(device, farm, preset.enumerate_ops(), store, cache, progress, retry_failed,
+                                ray_address)  # fmt: skip
     backend.check()  # an unreachable device is refused before anything is written
     with MeasurementStore(Path(workdir) / STORE) as store:
-        profiler = Profiler(device, backend, store, ArtifactCache(Path(workdir) / "artifacts"))
+        profiler = Profiler(device, backend, store, cache)
         return profiler.run(preset.enumerate_ops(), progress=progress, retry_failed=retry_failed)
 
 
