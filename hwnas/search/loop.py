@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from hwnas.core.distributed import check_divides, check_in_sync, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
@@ -19,6 +18,7 @@ from hwnas.search.supernet import Supernet
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
+from hwnas.train.distributed import check_divides, check_in_sync, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.objective import Task
 from hwnas.train.rundir import bind_config
 from hwnas.train.trainer import TrainConfig, Trainer

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from hwnas.core.distributed import check_divides, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
+from hwnas.train.distributed import check_divides, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.objective import Task
 
 CHECKPOINT = "checkpoint.pt"

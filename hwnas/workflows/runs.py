@@ -10,13 +10,13 @@ from typing import Any
 
 from torch import nn
 
-from hwnas.core import distributed
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable, write_json
 from hwnas.core.userfiles import validate
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.registry import baseline_task, build_task, task_class
+from hwnas.train import distributed
 from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
 from hwnas.train.rundir import bind_config, read_json

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.core import distributed
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable
 from hwnas.deploy.endtoend import check_architecture, measure_encoder
@@ -27,6 +26,7 @@ from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.space.network import ArchitectureNetwork
 from hwnas.tasks.registry import build_task, task_class
+from hwnas.train import distributed
 from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
 from hwnas.train.rundir import bind_config, read_json

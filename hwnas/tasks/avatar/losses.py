@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from hwnas.core.distributed import mean_over_ranks
 from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS, AvatarDecoder, render
+from hwnas.train.distributed import mean_over_ranks
 
 
 @dataclass(frozen=True)
