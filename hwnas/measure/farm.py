@@ -79,11 +79,6 @@ class DeviceWorker:
             return "failed", one_line(exc), len(attempts) + 1
         return "ok", best, len(attempts)
 
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
-
 
 @dataclass
 class _Job:
@@ -101,6 +96,13 @@ def require_ray() -> Any:
     return ray
 
 
+def check_farm(addresses: Sequence[str]) -> Any:
+    """Ray, once the farm is known to be usable (before anything is written)."""
+    if len(set(addresses)) != len(addresses):
+        raise HwnasError("a device is named twice in --farm; name each device once")
+    return require_ray()
+
+
 def profile_farm(
     device: DevicePreset,
     addresses: Sequence[str],
@@ -112,13 +114,12 @@ def profile_farm(
     ray_address: str | None = None,
 ) -> ProfileReport:
     """Measure what the store lacks of ``specs`` on every device of ``addresses`` at once."""
-    if len(set(addresses)) != len(addresses):
-        raise HwnasError("a device is named twice in --farm; name each device once")
-    ray = require_ray()
+    ray = check_farm(addresses)
     started = False
     if not ray.is_initialized():
+        # without an address, always a new local instance: never another user's cluster found on this machine
         local = {} if ray_address else {"resources": {resource_name(a): 1 for a in addresses}}
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, **local)
+        ray.init(address=ray_address or "local", include_dashboard=False, log_to_driver=False, **local)
         started = True
     try:
         with device_lock(store, device.name):
@@ -129,7 +130,9 @@ def profile_farm(
 
 
 class _Farm:
-    def __init__(self, ray: Any, device: DevicePreset, addresses: Sequence[str], store, cache: ArtifactCache):
+    def __init__(
+        self, ray: Any, device: DevicePreset, addresses: Sequence[str], store: MeasurementStore, cache: ArtifactCache
+    ):
         self.ray, self.device, self.store, self.cache = ray, device, store, cache
         actor = ray.remote(DeviceWorker)
         self.workers = {
@@ -167,7 +170,11 @@ class _Farm:
 
     def _open(self) -> str:
         """Connect every device; they must share one configuration (same firmware, runtime and options)."""
-        answers = dict(zip(self.workers, self.ray.get([w.open.remote() for w in self.workers.values()]), strict=True))
+        try:
+            opened = self.ray.get([w.open.remote() for w in self.workers.values()])
+        except self.ray.exceptions.RayError as exc:
+            raise HwnasError(f"a device worker of the farm could not start: {one_line(exc)}") from None
+        answers = dict(zip(self.workers, opened, strict=True))
         for address, answer in answers.items():
             if isinstance(answer, str):
                 raise HwnasError(f"device {address} of the farm: {answer}")
@@ -193,7 +200,6 @@ class _Farm:
         ray, dev, every = self.ray, self.device.name, self.device.profile.reference_every
         fmt, precision = backend.artifact_format, backend.precision
         alive = dict(self.workers)
-        per_device: dict[str, int] = collections.Counter()
         own: dict[str, collections.deque] = {a: collections.deque([_Job(ref, "reference")]) for a in alive}
         pending: dict[Any, tuple[str, _Job]] = {}
         n_ops = sum(job.kind == "op" for job in queue)
@@ -234,10 +240,9 @@ class _Farm:
                 continue
             self._record(job, status, value, attempts, cid, report)
             if job.kind == "op":
-                per_device[address] += 1
                 self.done_by[address] += 1
                 bar.update(1)
-                if per_device[address] % every == 0:
+                if self.done_by[address] % every == 0:
                     own[address].append(_Job(ref, "reference"))
             submit(address)
         bar.close()

@@ -17,7 +17,7 @@ from hwnas.measure import backends
 from hwnas.measure.artifacts import ArtifactCache
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset, get_device
-from hwnas.measure.farm import profile_farm, require_ray
+from hwnas.measure.farm import check_farm, profile_farm
 from hwnas.measure.profiler import Profiler, ProfileReport
 from hwnas.measure.store import MeasurementStore
 from hwnas.space import Preset
@@ -64,7 +64,7 @@ def profile_space(
     ``farm`` (addresses of devices of this preset) at once."""
     cache = ArtifactCache(Path(workdir) / "artifacts")
     if farm:
-        require_ray()  # before anything is written
+        check_farm(farm)  # before anything is written
         with MeasurementStore(Path(workdir) / STORE) as store:
             return profile_farm(device, farm, preset.enumerate_ops(), store, cache, progress, retry_failed,
                                 ray_address)  # fmt: skip
