@@ -174,11 +174,10 @@ class _Farm:
             opened = self.ray.get([w.open.remote() for w in self.workers.values()])
         except self.ray.exceptions.RayError as exc:
             raise HwnasError(f"a device worker of the farm could not start: {one_line(exc)}") from None
-        answers = dict(zip(self.workers, opened, strict=True))
-        for address, answer in answers.items():
+        configs = dict(zip(self.workers, opened, strict=True))
+        for address, answer in configs.items():
             if isinstance(answer, str):
                 raise HwnasError(f"device {address} of the farm: {answer}")
-        configs = {address: answer for address, answer in answers.items() if not isinstance(answer, str)}
         ids = {cid for cid, _ in configs.values()}
         if len(ids) > 1:
             first = next(iter(configs.values()))[1]["versions"]

@@ -92,9 +92,9 @@ def data_parallel(
 ) -> nn.Module:
     """``model`` wrapped in DistributedDataParallel when several processes run (itself otherwise).
     ``replicated`` names parameters whose gradient every rank computes alike outside the forward pass (a
-    REINFORCE surrogate from a reward the ranks share): DDP leaves them alone. On GPU the BatchNorms normalise by
-    the statistics of the global batch (SyncBatchNorm on GPU, GlobalBatchNorm2d on CPU), so N processes compute
-    what one process would on the whole batch."""
+    REINFORCE surrogate from a reward the ranks share): DDP leaves them alone. The BatchNorms normalise by the
+    statistics of the global batch (SyncBatchNorm on GPU, GlobalBatchNorm2d on CPU), so N processes compute what
+    one process would on the whole batch."""
     if not _active():
         return model
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, list(replicated))

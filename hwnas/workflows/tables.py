@@ -62,16 +62,15 @@ def profile_space(
 ) -> ProfileReport:
     """Measure what the store in ``workdir`` lacks of the preset's ops: on the device, or on every device of
     ``farm`` (addresses of devices of this preset) at once."""
-    cache = ArtifactCache(Path(workdir) / "artifacts")
-    if farm:
-        check_farm(farm)  # before anything is written
-        with MeasurementStore(Path(workdir) / STORE) as store:
-            return profile_farm(device, farm, preset.enumerate_ops(), store, cache, progress, retry_failed,
-                                ray_address)  # fmt: skip
-    backend.check()  # an unreachable device is refused before anything is written
+    if farm:  # what the device side needs is checked before anything is written
+        check_farm(farm)
+    else:
+        backend.check()
+    cache, specs = ArtifactCache(Path(workdir) / "artifacts"), preset.enumerate_ops()
     with MeasurementStore(Path(workdir) / STORE) as store:
-        profiler = Profiler(device, backend, store, cache)
-        return profiler.run(preset.enumerate_ops(), progress=progress, retry_failed=retry_failed)
+        if farm:
+            return profile_farm(device, farm, specs, store, cache, progress, retry_failed, ray_address)
+        return Profiler(device, backend, store, cache).run(specs, progress=progress, retry_failed=retry_failed)
 
 
 def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path) -> LatencyTable:
