@@ -70,6 +70,20 @@ def test_the_key_is_created_private_once(tmp_path):
     assert adb_key(key).read_bytes() == first
 
 
+def test_processes_starting_at_once_all_read_one_whole_key(tmp_path):
+    """The devices of a farm start together on a fresh machine: none may read the key before its public half."""
+    key = tmp_path / "cfg" / "adbkey"
+    read_pair = (
+        "import sys; from pathlib import Path; from hwnas.measure.adb import adb_key; "
+        "k = adb_key(Path(sys.argv[1])); print(k.read_text() + Path(str(k) + '.pub').read_text())"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", read_pair, str(key)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]  # fmt: skip
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert len({out for out, _ in results}) == 1  # one pair, the same for all
+
+
 def test_big_cores_are_found_from_max_frequencies():
     snapdragon_865 = {c: f for c, f in enumerate((1804800,) * 4 + (2419200,) * 3 + (2841600,))}
     assert big_core_mask(snapdragon_865) == 0xF0

@@ -66,6 +66,7 @@ def test_two_devices_profile_one_store_and_a_killed_worker_hands_its_ops_on(peer
     deadline = time.monotonic() + 180
     while min(len(ops_run(p)) for p in peers) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]  # the profile must still be running
     ours = psutil.Process(proc.pid).children(recursive=True)  # the local Ray instance this profile started
     workers = [p for p in ours if "ray::DeviceWorker" in " ".join(p.cmdline())]
     assert proc.poll() is None and len(workers) == 2, proc.communicate()[1][-3000:]

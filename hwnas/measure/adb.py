@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from filelock import FileLock
+
 from hwnas.core.errors import BackendUnavailable, HwnasError, one_line
 
 T = TypeVar("T")
@@ -40,13 +42,18 @@ def adb_key(path: Path | None = None) -> Path:
     from adb_shell.auth.keygen import keygen
 
     path = Path(path) if path else config_dir() / "adbkey"
-    if not path.is_file():
+    public = Path(str(path) + ".pub")
+    if not (path.is_file() and public.is_file()):
         path.parent.mkdir(parents=True, exist_ok=True)
-        old = os.umask(0o077)
-        try:
-            keygen(str(path))
-        finally:
-            os.umask(old)
+        with FileLock(str(path) + ".lock"):  # the devices of a farm start at once and must not read a half key
+            if not path.is_file():
+                old = os.umask(0o077)
+                try:
+                    keygen(str(path))
+                finally:
+                    os.umask(old)
+            if not public.is_file():
+                raise HwnasError(f"adb key {path} has no public half {public}; remove {path} to make a new pair")
     os.chmod(path, 0o600)
     return path
 
