@@ -42,10 +42,13 @@ def search_args(digits_dirs, target):
     return build
 
 
-def test_random_search_writes_its_report_and_resumes_after_a_kill(search_args, tmp_path):
-    """It crashed at the end (KeyError 'step' in the curves plot) and trained candidates without checkpoints."""
+def test_random_search_writes_its_report_and_resumes_after_a_kill_also_on_ray(search_args, tmp_path):
+    """It crashed at the end (KeyError 'step' in the curves plot) and trained candidates without checkpoints.
+    The killed run resumes with its candidates as Ray tasks: one thread each, as every run here, so the
+    candidates' losses are bit-equal to the unbroken in-process run's."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     unbroken = tmp_path / "unbroken"
-    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(unbroken)))
+    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(unbroken)), env=env)
     assert r.returncode == 0, r.stderr
     report = json.loads((unbroken / "report.json").read_text())
     n = len(report["history"])  # up to 4 candidates: as many as digits/tiny has within 3% of the target
@@ -56,8 +59,7 @@ def test_random_search_writes_its_report_and_resumes_after_a_kill(search_args, t
 
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "hwnas", *search_args("--method", "random", "--steps", "200", "--out", str(killed))]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = killed / "candidates" / "0" / "checkpoint.pt"
     deadline = time.monotonic() + 120
     while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -66,11 +68,19 @@ def test_random_search_writes_its_report_and_resumes_after_a_kill(search_args, t
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "report.json").exists()
-    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(killed)))
+    pytest.importorskip("ray")
+    r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(killed), "--ray"), env=env)
     assert r.returncode == 0, r.stderr
     resumed = json.loads((killed / "report.json").read_text())
     assert resumed["history"] == report["history"]
     assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
+
+
+def test_ray_options_are_refused_where_they_do_not_apply(search_args):
+    r = run_hwnas(*search_args("--steps", "6", "--ray"))
+    assert r.returncode == 2 and "--ray trains the candidates of --method random" in r.stderr
+    r = run_hwnas(*search_args("--method", "random", "--steps", "6", "--gpus-per-job", "0.5"))
+    assert r.returncode == 2 and "apply with --ray only; add --ray" in r.stderr
 
 
 def test_a_finished_search_is_reported_again_not_redone(search_args, tmp_path):

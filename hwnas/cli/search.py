@@ -18,6 +18,7 @@ from hwnas.cli.options import (
     workdir_option,
 )
 from hwnas.core.errors import HwnasError
+from hwnas.core.jobs import JobOptions
 from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 
 
@@ -74,11 +75,30 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 )
 @lut_dir_option
 @torch_device_option
+@click.option(
+    "--ray",
+    is_flag=True,
+    help="With --method random: train the candidates at once as Ray tasks, one CPU (and --gpus-per-job) each "
+    "(needs the distributed extra).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --ray: join this Ray cluster ('auto' finds the local one) instead of starting a new instance; "
+    "its nodes must share the --out folder.",
+)
+@click.option(
+    "--gpus-per-job",
+    type=PositiveNumber(allow_zero=True),
+    default=0.0,
+    show_default=True,
+    help="With --ray and --torch-device cuda: the share of a GPU each candidate takes (0.25: four per GPU).",
+)
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_weight, op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, progress,
-           workdir) -> None:  # fmt: skip
+           latency_weight, op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, ray, ray_address,
+           gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
@@ -96,9 +116,10 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
     settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling}
+    jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
     request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
-                            devices_file, out_dir, lut_dir, workdir, torch_device, progress,
-                            device_overrides)  # fmt: skip
+                            devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,
+                            jobs)  # fmt: skip
     outcome = run_search(request)
     for line in summary(outcome):
         click.echo(line)

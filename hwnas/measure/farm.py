@@ -15,6 +15,8 @@ resource unit per device; on a cluster, start each node with the resources of it
 from __future__ import annotations
 
 import collections
+import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from hwnas.core.errors import BackendUnavailable, HwnasError, one_line
+from hwnas.core.jobs import ray_session, require_ray
 from hwnas.core.measurement import Measurement
 from hwnas.measure import backends
 from hwnas.measure.artifacts import ArtifactCache
@@ -62,6 +65,9 @@ class DeviceWorker:
         except HwnasError as exc:
             return str(exc)
 
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def measure(self, name: str, artifact: bytes, calibration: bool) -> tuple[str, Any, int]:
         """("ok", quietest Measurement, attempts), ("failed", reason, attempts) or ("lost", reason, 0): the
         device itself is gone. A calibration run is measured once, as the profiler does."""
@@ -86,21 +92,11 @@ class _Job:
     kind: str  # "op", "overhead" or "reference"
 
 
-def require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise HwnasError(
-            "profiling on several devices needs Ray: pip install 'hwnas[distributed]' (or give one device)"
-        ) from None
-    return ray
-
-
-def check_farm(addresses: Sequence[str]) -> Any:
-    """Ray, once the farm is known to be usable (before anything is written)."""
+def check_farm(addresses: Sequence[str]) -> None:
+    """Before anything is written: the farm is usable."""
     if len(set(addresses)) != len(addresses):
         raise HwnasError("a device is named twice in --farm; name each device once")
-    return require_ray()
+    require_ray("profiling on several devices (--farm)")
 
 
 def profile_farm(
@@ -114,19 +110,10 @@ def profile_farm(
     ray_address: str | None = None,
 ) -> ProfileReport:
     """Measure what the store lacks of ``specs`` on every device of ``addresses`` at once."""
-    ray = check_farm(addresses)
-    started = False
-    if not ray.is_initialized():
-        # without an address, always a new local instance: never another user's cluster found on this machine
-        local = {} if ray_address else {"resources": {resource_name(a): 1 for a in addresses}}
-        ray.init(address=ray_address or "local", include_dashboard=False, log_to_driver=False, **local)
-        started = True
-    try:
-        with device_lock(store, device.name):
-            return _Farm(ray, device, addresses, store, cache).run(specs, progress, retry_failed)
-    finally:
-        if started:
-            ray.shutdown()
+    check_farm(addresses)
+    resources = {resource_name(a): 1.0 for a in addresses}  # a local instance: one unit per device
+    with ray_session(ray_address, resources) as ray, device_lock(store, device.name):
+        return _Farm(ray, device, addresses, store, cache).run(specs, progress, retry_failed)
 
 
 class _Farm:
@@ -143,6 +130,14 @@ class _Farm:
         self.lost: list[str] = []
 
     def run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
+        try:
+            return self._run(specs, progress, retry_failed)
+        finally:
+            for worker in self.workers.values():  # the models sent to the devices' hosts
+                with contextlib.suppress(self.ray.exceptions.RayError):  # a lost device's worker is gone
+                    self.ray.get(worker.close.remote(), timeout=30)
+
+    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
         start = time.perf_counter()
         dev = self.device.name
         cid = self._open()

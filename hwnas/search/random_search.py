@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.jobs import IN_PROCESS, JobOptions, map_jobs
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import TARGET_TOLERANCE, SearchConfig
 from hwnas.search.derive import fit_architecture, random_preferences
@@ -74,31 +75,53 @@ def random_search(
     binding: dict[str, Any] | None = None,
     torch_device: str = "cpu",
     progress: bool = False,
+    jobs: JobOptions = IN_PROCESS,
 ) -> SearchResult:
-    """Spend ``config.steps`` weight steps in total, split evenly over the candidates."""
+    """Spend ``config.steps`` weight steps in total, split evenly over the candidates; with ``jobs.ray`` the
+    candidates train at once as Ray tasks, each as it would here."""
     start = time.perf_counter()
     if run_dir is not None:
         bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.steps // len(archs), 1)
-    fit_split, held_out, _ = split_pool(task, config.seed)
     train_config = TrainConfig(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
     )
+    candidate = _Candidate(preset, train_config, config.seed, run_dir, torch_device, progress and not jobs.ray)
+    scores = map_jobs(candidate, list(enumerate(archs)), jobs, shared=[task], desc="candidates", progress=progress)
     history, best = [], None
-    initial_task_state = copy.deepcopy(task.state_dict())
-    for i, arch in enumerate(archs):
-        torch.manual_seed(config.seed)
-        task.load_state_dict(initial_task_state)  # every candidate starts from the same loss state
-        net = task.network(arch, preset)
-        candidate_dir = run_dir / "candidates" / str(i) if run_dir is not None else None
-        fit(net, task, train_config, candidate_dir, fit_split, progress, torch_device, label=f"candidate {i}")
-        with torch.no_grad():
-            batch = {k: v.to(torch_device) for k, v in task.batch(held_out[: 4 * config.batch]).items()}
-            score = task.score(net(batch["views"]), batch)
+    for arch, score in zip(archs, scores, strict=True):
         predicted = table.predict_ms(arch.op_specs(preset))
         history.append({"predicted_ms": predicted, "held_out_loss": score, "steps": steps_each})
         if best is None or score < best[0]:
             best = (score, arch, predicted)
     assert best is not None
     return SearchResult(best[1], best[2], history, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """Trains one candidate from the task's initial state and returns its held-out loss (a job: it may run in
+    another process, on a copy of the task)."""
+
+    preset: SpacePreset
+    train: TrainConfig
+    seed: int
+    run_dir: Path | None
+    torch_device: str
+    progress: bool
+
+    def __call__(self, task: Task, numbered: tuple[int, Architecture]) -> float:
+        i, arch = numbered
+        initial = copy.deepcopy(task.state_dict())
+        try:
+            fit_split, held_out, _ = split_pool(task, self.seed)
+            torch.manual_seed(self.seed)
+            net = task.network(arch, self.preset)
+            folder = self.run_dir / "candidates" / str(i) if self.run_dir is not None else None
+            fit(net, task, self.train, folder, fit_split, self.progress, self.torch_device, label=f"candidate {i}")
+            with torch.no_grad():
+                batch = {k: v.to(self.torch_device) for k, v in task.batch(held_out[: 4 * self.train.batch]).items()}
+                return float(task.score(net(batch["views"]), batch))
+        finally:
+            task.load_state_dict(initial)  # the next candidate starts from the same loss state

@@ -11,6 +11,7 @@ from torch import nn
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable
+from hwnas.core.jobs import IN_PROCESS, JobOptions
 from hwnas.deploy.endtoend import check_architecture, measure_encoder
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.backends.base import Backend
@@ -56,6 +57,7 @@ class SearchRequest:
     torch_device: str = "cpu"
     progress: bool = True
     device_overrides: dict[str, Any] = field(default_factory=dict)  # backend options (--host, --option ...)
+    jobs: JobOptions = IN_PROCESS  # where random search trains its candidates
 
     @property
     def space_name(self) -> str:
@@ -101,12 +103,18 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         raise HwnasError(
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
+    request.jobs.check()
+    if request.jobs.ray and request.method != "random":
+        raise HwnasError(
+            "--ray trains the candidates of --method random at once; a differentiable search trains one network: "
+            "run it data-parallel under torchrun instead"
+        )
     world, torch_device = distributed.join(request.torch_device)
     try:
         if world.parallel and request.method == "random":
             raise HwnasError(
-                "random search trains independent candidates, not one network: run it in one process (with the "
-                "distributed extra installed, its candidates train as Ray tasks)"
+                "random search trains independent candidates, not one network: run it in one process, with --ray "
+                "to train its candidates at once as Ray tasks"
             )
         space = get_preset(request.space, request.preset)
         device, backend = open_device(request.device, request.devices_file, request.device_overrides)
@@ -119,7 +127,8 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         config = search_config(task, plan.target_ms, request.steps, seed=request.seed, **request.settings)
         if request.method == "random":
             result = random_search(space, plan.table, task, config, run_dir=out_dir, binding=plan.binding,
-                                   torch_device=torch_device)  # fmt: skip
+                                   torch_device=torch_device, progress=request.progress,
+                                   jobs=request.jobs)  # fmt: skip
         else:
             result = search(space, plan.table, task, config, request.progress, torch_device, run_dir=out_dir,
                             binding=plan.binding)  # fmt: skip
