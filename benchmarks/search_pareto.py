@@ -24,10 +24,13 @@ import argparse
 import json
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
+from hwnas.core.jobs import JobOptions, map_jobs
 from hwnas.core.plots import pareto
 from hwnas.deploy.endtoend import measure_encoder
 from hwnas.lut.fidelity import kendall
@@ -51,12 +54,27 @@ TARGET_SHARES = {"S": 0.25, "M": 0.5, "L": 1.0}  # of EEM's measured latency
 RANKER = "AVE-M"  # whose supernet ranks the seed's architectures
 
 
-def plan(shares: dict[str, float]) -> list[tuple[str, str, str | None, bool]]:
-    """(label, method, target key, Eq. 3 loss) per row of one seed; the ranker's search comes first."""
-    rows = [(b, "baseline", None, True) for b in BASELINES]
-    rows += [(f"AVE-{t}", "differentiable", t, True) for t in sorted(shares, key=lambda t: t != "M")]
-    rows += [(f"random-{t}", "random", t, True) for t in shares]
-    return [*rows, ("VC-M", "differentiable", "M", False)] if "M" in shares else rows
+@dataclass(frozen=True)
+class Row:
+    """One row of one seed: a baseline, or a search at a target and then its result trained from scratch."""
+
+    seed: int
+    label: str
+    method: str  # baseline, differentiable or random
+    target_ms: float | None
+    ee_loss: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/seed{self.seed}"
+
+
+def plan(seed: int, targets: dict[str, float]) -> list[Row]:
+    """The rows of one seed; the ranker's search comes first."""
+    rows = [Row(seed, b, "baseline", None) for b in BASELINES]
+    rows += [Row(seed, f"AVE-{t}", "differentiable", targets[t]) for t in sorted(targets, key=lambda t: t != "M")]
+    rows += [Row(seed, f"random-{t}", "random", targets[t]) for t in targets]
+    return [*rows, Row(seed, "VC-M", "differentiable", targets["M"], False)] if "M" in targets else rows
 
 
 class Results:
@@ -75,13 +93,19 @@ class Results:
         if key in (rows := self.read()):
             return rows[key]
         row = make()
+        return self._write(lambda rows: rows.setdefault(key, row))[key]
+
+    def replace(self, key: str, row: dict) -> None:
+        self._write(lambda rows: rows.__setitem__(key, row))
+
+    def _write(self, change: Callable[[dict], Any]) -> dict[str, dict]:
         with self.lock:
             rows = self.read()
-            rows.setdefault(key, row)
+            change(rows)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(rows, indent=2))
             tmp.replace(self.path)
-        return rows[key]
+        return rows
 
 
 def main() -> None:
@@ -98,7 +122,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     parser.add_argument("--only", default=None, help="comma-separated labels to make (eem, AVE-M, random-S, ...)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the rows so far")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="first measure every row's trained encoder again (on a quiet machine)")  # fmt: skip
+    parser.add_argument("--ray", action="store_true",
+                        help="train rows as Ray tasks (one CPU each); measure them afterwards")  # fmt: skip
+    parser.add_argument("--ray-address", default=None, help="with --ray: a running cluster ('auto')")
+    parser.add_argument("--gpus-per-row", type=float, default=0.0, help="with --ray: the share of a GPU per row")
     args = parser.parse_args()
+    jobs = JobOptions(args.ray, args.ray_address, gpus=args.gpus_per_row)
+    jobs.check()
 
     name = (
         f"pareto-avatar-{args.preset}-{args.device}-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
@@ -124,16 +156,26 @@ def main() -> None:
         if not fastest * (1 - REACH_TOLERANCE) <= ms <= slowest * (1 + REACH_TOLERANCE):
             print(f"target {t} ({ms:.3f} ms) lies outside what the space reaches here ({fastest:.3f}-{slowest:.3f} ms)")
             del targets[t]
-    bench = Bench(args, space, device, backend, args.train_steps or task_preset(args.preset).steps, out)
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for label, method, target_key, ee_loss in plan(targets):
-            if args.only is not None and label not in args.only.split(","):
-                continue
-            key = f"{label}/seed{seed}"
-            target = targets[target_key] if target_key else None
-            row = results.update(key, lambda: bench.row(seed, label, method, target, ee_loss))  # noqa: B023
-            print(f"  {key}: {row['measured_ms']:.3f} ms, test MSE {row['test']['mean']:.2f}, "
-                  f"extreme {row['extreme']['mean']:.2f}", flush=True)  # fmt: skip
+    rows = [r for seed in (int(s) for s in args.seeds.split(",")) for r in plan(seed, targets)]
+    rows = [r for r in rows if args.only is None or r.label in args.only.split(",")]
+    maker = RowMaker(args, args.train_steps or task_preset(args.preset).steps, out)
+    if args.remeasure:
+        remeasure(results, maker, device, backend, args.workdir)
+    waves = [rows]
+    if jobs.ray:  # the rankers' searches first: every other searched row is scored by its seed's AVE-M supernet
+        first = [r for r in rows if r.label == RANKER or r.method == "baseline"]
+        waves = [first, [r for r in rows if r not in first]]
+    for wave in waves:
+        todo = [r for r in wave if r.key not in results.read()]
+        # as Ray tasks the rows train at once and are measured afterwards, one by one, when nothing else runs
+        made = map_jobs(maker, todo, jobs, desc="rows", progress=True) if jobs.ray else [None] * len(todo)
+        for row, metrics in zip(todo, made, strict=True):
+            done = results.update(
+                row.key,
+                lambda r=row, m=metrics: measured(m or maker(r), maker.run_dir(r), device, backend, args.workdir),
+            )
+            print(f"  {row.key}: {done['measured_ms']:.3f} ms, test MSE {done['test']['mean']:.2f}, "
+                  f"extreme {done['extreme']['mean']:.2f}", flush=True)  # fmt: skip
 
     rows = results.read()
     report(rows, f"avatar/{args.preset} on {device.name}")
@@ -145,53 +187,73 @@ def main() -> None:
     print(f"wrote {results.path} and {png}")
 
 
-class Bench:
-    """Makes one row: search (unless a baseline), train from scratch, evaluate, measure, and rank."""
+class RowMaker:
+    """Makes one row but for its latency: search (unless a baseline), train from scratch, evaluate, rank. A job:
+    it needs no device, so it may run as a Ray task."""
 
-    def __init__(self, args, space, device, backend, train_steps: int, out: Path):
-        self.args, self.space, self.device, self.backend = args, space, device, backend
-        self.train_steps, self.out = train_steps, out
+    def __init__(self, args: argparse.Namespace, train_steps: int, out: Path):
+        self.args, self.train_steps, self.out = args, train_steps, out
         self.rankers: dict[int, tuple] = {}
 
-    def row(self, seed: int, label: str, method: str, target: float | None, ee_loss: bool) -> dict:
-        print(f"{label}/seed{seed}: {method}, train, evaluate, measure", flush=True)
+    def run_dir(self, row: Row) -> Path:
+        return self.out / "train" / row.key.replace("/", "-")
+
+    def __call__(self, row: Row) -> dict:
+        print(f"{row.key}: {row.method}, train, evaluate", flush=True)
         a = self.args
-        if method == "baseline":
-            metrics, run_dir = self.train(seed, label, label, ee_loss)
-            measured = measure_encoder(load_trained(run_dir)[2], self.device, self.backend, a.workdir)
-            return {**metrics, "measured_ms": measured.median_ms, "kind": "baseline"}
+        if row.method == "baseline":
+            return {**self.train(row, row.label), "kind": "baseline"}
         outcome = run_search(
-            SearchRequest("avatar", a.device, target, preset=a.preset, method=method, steps=a.search_steps,
-                          seed=seed, ee_loss=ee_loss, out_dir=self.out / "search" / f"{label}-seed{seed}",
+            SearchRequest("avatar", a.device, row.target_ms, preset=a.preset, method=row.method, steps=a.search_steps,
+                          seed=row.seed, ee_loss=row.ee_loss, out_dir=self.out / "search" / row.key.replace("/", "-"),
                           lut_dir=a.lut_dir, workdir=a.workdir, torch_device=a.torch_device, progress=False)
         )  # fmt: skip
-        metrics, run_dir = self.train(seed, label, str(outcome.arch_path.resolve()), ee_loss)
+        metrics = self.train(row, str(outcome.arch_path.resolve()))
         r = outcome.report
-        supernet, task = self.ranker(seed)
+        supernet, task = self.ranker(row.seed)
         return {
             **metrics,
-            **r["measured"],
+            "search_measured_ms": r["measured"]["measured_ms"],
             "predicted_ms": r["predicted_ms"],
-            "target_ms": target,
+            "target_ms": row.target_ms,
             "search_wall_s": r["wall_s"],
-            "kind": method if ee_loss else "vc",
+            "kind": row.method if row.ee_loss else "vc",
             "architecture": outcome.architecture.to_json(),
             "supernet_score": held_out_score(supernet, task, outcome.architecture),
-            "stand_alone_score": held_out_score(load_trained(run_dir)[2], task),
+            "stand_alone_score": held_out_score(load_trained(self.run_dir(row))[2], task),
         }
 
-    def train(self, seed: int, label: str, encoder: str, ee_loss: bool) -> tuple[dict, Path]:
-        run_dir, result = train_run(encoder, self.args.preset, self.train_steps, seed=seed, ee_loss=ee_loss,
-                                    run_dir=self.out / "train" / f"{label}-seed{seed}", progress=False,
-                                    torch_device=self.args.torch_device)  # fmt: skip
-        return {**evaluate_run(run_dir)[0], "train_wall_s": result["wall_s"]}, run_dir
+    def train(self, row: Row, encoder: str) -> dict:
+        a = self.args
+        _, result = train_run(encoder, a.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
+                              run_dir=self.run_dir(row), progress=False, torch_device=a.torch_device)  # fmt: skip
+        return {**evaluate_run(self.run_dir(row))[0], "train_wall_s": result["wall_s"]}
 
     def ranker(self, seed: int) -> tuple:
         """The seed's AVE-M supernet (its search is planned first) and the search task that scores with it."""
         if seed not in self.rankers:
-            supernet = load_supernet(self.out / "search" / f"{RANKER}-seed{seed}", self.space)
-            self.rankers[seed] = (supernet, search_task(self.space, seed))
+            space = get_preset("avatar", self.args.preset)
+            supernet = load_supernet(self.out / "search" / f"{RANKER}-seed{seed}", space)
+            self.rankers[seed] = (supernet, search_task(space, seed))
         return self.rankers[seed]
+
+
+def measured(metrics: dict, run_dir: Path, device, backend, workdir: Path) -> dict:
+    """A made row with its trained encoder measured end to end on the device."""
+    m = measure_encoder(load_trained(run_dir)[2], device, backend, workdir)
+    return {**metrics, "measured_ms": m.median_ms, "iqr_ms": m.iqr_ms}
+
+
+def remeasure(results: Results, maker: RowMaker, device, backend, workdir: Path) -> None:
+    """Every row's encoder measured again (on a quiet machine: rows measured while other work ran are slow)."""
+    for key, row in results.read().items():
+        if key == "reference":
+            continue
+        label, seed = key.split("/")
+        again = measured({}, maker.run_dir(Row(int(seed.removeprefix("seed")), label, "", None)), device, backend,
+                         workdir)  # fmt: skip
+        results.replace(key, {**row, **again, "first_measured_ms": row.get("first_measured_ms", row["measured_ms"])})
+        print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms", flush=True)
 
 
 def mean_std(values: list[float]) -> str:
