@@ -1,11 +1,15 @@
-"""Scaling beyond one process: search steps/s on 1 vs N torchrun processes, profiling ops/s on 1 vs N devices.
+"""Scaling beyond one process: search steps/s on 1 vs N torchrun processes, random search in one process vs its
+candidates as Ray tasks, profiling ops/s on 1 vs N devices.
 
 Search: the same `hwnas search` (same seed, steps and global batch) in one process and under
 `torchrun --nproc-per-node N`; steps/s from each report's wall time (the search loop only: no table building,
-start-up or end-to-end check). Farm: avatar/tiny profiled into a fresh store by `hwnas profile --device quest2`
-on one simulated Quest 2 and on a farm of N of them — adb peers on loopback (tests/adb_peer.py) running each
-model with LiteRT, the most real device this machine can run — ops/s from the profile's own wall time (Ray's
-start included). Both print ratios measured in one run; finished search folders are reused on a re-run.
+start-up or end-to-end check). Random search: the same `hwnas search --method random` (4 candidates) in this
+process (torch's threads over all cores) and with `--ray` (one task of one thread per candidate, as many at
+once as there are cores); weight steps/s from the report's wall time, Ray's start included. Farm: avatar/tiny
+profiled into a fresh store by `hwnas profile --device quest2` on one simulated Quest 2 and on a farm of N of
+them — adb peers on loopback (tests/adb_peer.py) running each model with LiteRT, the most real device this
+machine can run — ops/s from the profile's own wall time (Ray's start included). All print ratios measured in
+one run; finished search folders are reused on a re-run.
 
     python benchmarks/scaling.py --preset tiny            # about 2 minutes on 2 cores
     python benchmarks/scaling.py --preset small --steps 60 --torch-device cuda --procs 1,2,4   # a GPU node
@@ -51,6 +55,19 @@ def search_rates(args) -> dict[int, float]:
     return rates
 
 
+def random_rates(args) -> dict[str, float]:
+    rates = {}
+    for how, extra in (("in-process", []), ("ray", ["--ray"])):
+        out = args.out / f"random-{args.preset}-{how}-s{args.random_steps}"
+        hwnas("search", "--space", "avatar", "--preset", args.preset, "--device", "cpu", "--speedup", "3",
+              "--method", "random", "--steps", str(args.random_steps), "--out", str(out), "--no-progress",
+              "--workdir", str(args.workdir), "--lut-dir", str(args.lut_dir), *extra)  # fmt: skip
+        report = json.loads((out / "report.json").read_text())
+        rates[how] = sum(h["steps"] for h in report["history"]) / report["wall_s"]
+        print(f"random search avatar/{args.preset}, {how}: {rates[how]:.2f} steps/s ({report['wall_s']:.1f} s)")
+    return rates
+
+
 def farm_rates(devices: list[int]) -> dict[int, float]:
     sys.path.insert(0, str(REPO))
     from tests.adb_peer import AdbPeer  # the loopback device of the tests
@@ -90,7 +107,9 @@ def main() -> None:
     parser.add_argument("--procs", default="1,2", help="torchrun process counts to compare")
     parser.add_argument("--devices", default="1,2", help="farm sizes to compare")
     parser.add_argument("--torch-device", default="cpu")
-    parser.add_argument("--skip-farm", action="store_true", help="only the search (a GPU node has no adb peers)")
+    parser.add_argument("--random-steps", type=int, default=400, help="random search's budget (4 candidates)")
+    parser.add_argument("--skip-farm", action="store_true", help="no farm (a GPU node has no adb peers)")
+    parser.add_argument("--skip-random", action="store_true", help="no random search")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/scaling")
     parser.add_argument("--workdir", type=Path, default=REPO / ".hwnas")
     parser.add_argument("--lut-dir", type=Path, default=REPO / "lut")
@@ -99,6 +118,9 @@ def main() -> None:
     search = search_rates(args)
     base = search[args.procs[0]]
     print("search speed-up: " + ", ".join(f"{n} procs {r / base:.2f}x" for n, r in search.items()))
+    if not args.skip_random:
+        rnd = random_rates(args)
+        print(f"random search speed-up on Ray: {rnd['ray'] / rnd['in-process']:.2f}x")
     if not args.skip_farm:
         farm = farm_rates([int(d) for d in args.devices.split(",")])
         first = next(iter(farm.values()))

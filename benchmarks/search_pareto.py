@@ -12,7 +12,9 @@ Prints per row mean ± std over seeds, AVE vs random at each target, the fastest
 than EEM's test MSE, AVE vs VC on the extreme subset, and tau. Every finished row is kept in a results file
 under benchmarks/results/ (tracked by git, so a run spans sessions: commit it), written under a file lock so
 that several processes (say one per seed: ``--seeds 1``) can share it; searches and trainings checkpoint under
---out, so a killed run goes on where it stopped.
+--out, so a killed run goes on where it stopped. With ``--ray`` the rows train at once as Ray tasks (one CPU,
+or ``--gpus-per-row``, each; the seeds' AVE-M searches and the baselines first) and this process measures each
+trained encoder afterwards, when nothing else runs; ``--remeasure`` measures every finished row again.
 
     python benchmarks/search_pareto.py --preset small                      # hours on 2 cores
     python benchmarks/search_pareto.py --preset tiny --search-steps 30 --train-steps 30 --seeds 0   # a smoke run
