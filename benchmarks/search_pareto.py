@@ -13,7 +13,7 @@ than EEM's test MSE, AVE vs VC on the extreme subset, and tau. Every finished ro
 under benchmarks/results/ (tracked by git, so a run spans sessions: commit it), written under a file lock so
 that several processes (say one per seed: ``--seeds 1``) can share it; searches and trainings checkpoint under
 --out, so a killed run goes on where it stopped. With ``--ray`` the rows train at once as Ray tasks (one CPU,
-or ``--gpus-per-row``, each; the seeds' AVE-M searches and the baselines first) and this process measures each
+or ``--gpus-per-job``, each; the seeds' AVE-M searches and the baselines first) and this process measures each
 trained encoder afterwards, when nothing else runs; ``--remeasure`` measures every finished row again.
 
     python benchmarks/search_pareto.py --preset small                      # hours on 2 cores
@@ -129,9 +129,9 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true",
                         help="train rows as Ray tasks (one CPU each); measure them afterwards")  # fmt: skip
     parser.add_argument("--ray-address", default=None, help="with --ray: a running cluster ('auto')")
-    parser.add_argument("--gpus-per-row", type=float, default=0.0, help="with --ray: the share of a GPU per row")
+    parser.add_argument("--gpus-per-job", type=float, default=0.0, help="with --ray: the share of a GPU per row")
     args = parser.parse_args()
-    jobs = JobOptions(args.ray, args.ray_address, gpus=args.gpus_per_row)
+    jobs = JobOptions(args.ray, args.ray_address, gpus=args.gpus_per_job)
     jobs.check()
 
     name = (
