@@ -179,10 +179,10 @@ def main() -> None:
             print(f"  {row.key}: {done['measured_ms']:.3f} ms, test MSE {done['test']['mean']:.2f}, "
                   f"extreme {done['extreme']['mean']:.2f}", flush=True)  # fmt: skip
 
-    rows = results.read()
-    report(rows, f"avatar/{args.preset} on {device.name}")
+    finished = results.read()
+    report(finished, f"avatar/{args.preset} on {device.name}")
     png = pareto(
-        [(k, r["measured_ms"], r["test"]["mean"]) for k, r in rows.items() if k != "reference"],
+        [(k, r["measured_ms"], r["test"]["mean"]) for k, r in finished.items() if k != "reference"],
         out / "pareto.png",
         "test MSE",
     )
