@@ -174,7 +174,7 @@ def main() -> None:
         for row, metrics in zip(todo, made, strict=True):
             done = results.update(
                 row.key,
-                lambda r=row, m=metrics: measured(m or maker(r), maker.run_dir(r), device, backend, args.workdir),
+                lambda r=row, m=metrics: measured(m or maker(r), maker.run_dir(r.key), device, backend, args.workdir),
             )
             print(f"  {row.key}: {done['measured_ms']:.3f} ms, test MSE {done['test']['mean']:.2f}, "
                   f"extreme {done['extreme']['mean']:.2f}", flush=True)  # fmt: skip
@@ -197,8 +197,8 @@ class RowMaker:
         self.args, self.train_steps, self.out = args, train_steps, out
         self.rankers: dict[int, tuple] = {}
 
-    def run_dir(self, row: Row) -> Path:
-        return self.out / "train" / row.key.replace("/", "-")
+    def run_dir(self, key: str) -> Path:
+        return self.out / "train" / key.replace("/", "-")
 
     def __call__(self, row: Row) -> dict:
         print(f"{row.key}: {row.method}, train, evaluate", flush=True)
@@ -222,14 +222,14 @@ class RowMaker:
             "kind": row.method if row.ee_loss else "vc",
             "architecture": outcome.architecture.to_json(),
             "supernet_score": held_out_score(supernet, task, outcome.architecture),
-            "stand_alone_score": held_out_score(load_trained(self.run_dir(row))[2], task),
+            "stand_alone_score": held_out_score(load_trained(self.run_dir(row.key))[2], task),
         }
 
     def train(self, row: Row, encoder: str) -> dict:
         a = self.args
         _, result = train_run(encoder, a.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
-                              run_dir=self.run_dir(row), progress=False, torch_device=a.torch_device)  # fmt: skip
-        return {**evaluate_run(self.run_dir(row))[0], "train_wall_s": result["wall_s"]}
+                              run_dir=self.run_dir(row.key), progress=False, torch_device=a.torch_device)  # fmt: skip
+        return {**evaluate_run(self.run_dir(row.key))[0], "train_wall_s": result["wall_s"]}
 
     def ranker(self, seed: int) -> tuple:
         """The seed's AVE-M supernet (its search is planned first) and the search task that scores with it."""
@@ -251,9 +251,7 @@ def remeasure(results: Results, maker: RowMaker, device, backend, workdir: Path)
     for key, row in results.read().items():
         if key == "reference":
             continue
-        label, seed = key.split("/")
-        again = measured({}, maker.run_dir(Row(int(seed.removeprefix("seed")), label, "", None)), device, backend,
-                         workdir)  # fmt: skip
+        again = measured({}, maker.run_dir(key), device, backend, workdir)
         results.replace(key, {**row, **again, "first_measured_ms": row.get("first_measured_ms", row["measured_ms"])})
         print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms", flush=True)
 

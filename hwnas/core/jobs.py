@@ -1,8 +1,8 @@
 """Many independent jobs (a random search's candidates, a benchmark's rows): in this process one after the other,
 or as Ray tasks with the ``distributed`` extra.
 
-Each job asks Ray for ``cpus`` CPUs and ``gpus`` GPUs (a fraction shares a GPU), so a node runs as many at once
-as it has room for; Ray gives a task as many torch threads as it asked CPUs. Without ``address`` a new local
+Each job asks Ray for one CPU and ``gpus`` GPUs (a fraction shares a GPU), so a node runs as many at once as it
+has room for; Ray gives a task one torch thread per CPU it asked for. Without ``address`` a new local
 Ray instance is started for the call and stopped after it; ``address="auto"`` (or ``ray://…``) joins a running
 cluster, whose nodes must see the same files (the jobs write their checkpoints where they would in-process).
 """
@@ -28,15 +28,14 @@ class JobOptions:
 
     ray: bool = False
     address: str | None = None  # a running cluster ("auto"); None: a new local instance
-    cpus: float = 1.0
-    gpus: float = 0.0
+    gpus: float = 0.0  # per job
 
     def check(self) -> None:
         """Before any work: Ray must be importable when it is asked for."""
         if (self.address or self.gpus) and not self.ray:
             raise HwnasError("--ray-address and --gpus-per-job apply with --ray only; add --ray")
-        if self.cpus <= 0 or self.gpus < 0:
-            raise HwnasError("a job needs a positive number of CPUs and a non-negative share of GPUs")
+        if self.gpus < 0:
+            raise HwnasError(f"a job's share of a GPU cannot be negative ({self.gpus}); give 0 or more")
         if self.ray:
             require_ray("running jobs as Ray tasks")
 
@@ -84,7 +83,7 @@ def map_jobs(
         return [fn(*shared, item) for item in items]
     with ray_session(options.address) as ray:
         refs = [ray.put(s) for s in shared]
-        job = ray.remote(_call).options(num_cpus=options.cpus, num_gpus=options.gpus, max_retries=0)
+        job = ray.remote(_call).options(num_cpus=1, num_gpus=options.gpus, max_retries=0)
         calls = {job.remote(fn, *refs, item): i for i, item in enumerate(items)}
         results: dict[int, R] = {}
         with tqdm(total=len(items), desc=f"{desc} on Ray", unit="job", disable=not progress) as bar:

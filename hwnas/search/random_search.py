@@ -87,7 +87,8 @@ def random_search(
     train_config = TrainConfig(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
     )
-    candidate = _Candidate(preset, train_config, config.seed, run_dir, torch_device, progress and not jobs.ray)
+    fit_split, held_out, _ = split_pool(task, config.seed)
+    candidate = _Candidate(preset, train_config, fit_split, held_out, run_dir, torch_device, progress and not jobs.ray)
     scores = map_jobs(candidate, list(enumerate(archs)), jobs, shared=[task], desc="candidates", progress=progress)
     history, best = [], None
     for arch, score in zip(archs, scores, strict=True):
@@ -106,7 +107,8 @@ class _Candidate:
 
     preset: SpacePreset
     train: TrainConfig
-    seed: int
+    fit_split: torch.Tensor  # example indices
+    held_out: torch.Tensor
     run_dir: Path | None
     torch_device: str
     progress: bool
@@ -115,13 +117,13 @@ class _Candidate:
         i, arch = numbered
         initial = copy.deepcopy(task.state_dict())
         try:
-            fit_split, held_out, _ = split_pool(task, self.seed)
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.train.seed)
             net = task.network(arch, self.preset)
             folder = self.run_dir / "candidates" / str(i) if self.run_dir is not None else None
-            fit(net, task, self.train, folder, fit_split, self.progress, self.torch_device, label=f"candidate {i}")
+            fit(net, task, self.train, folder, self.fit_split, self.progress, self.torch_device, label=f"candidate {i}")
+            examples = task.batch(self.held_out[: 4 * self.train.batch])
             with torch.no_grad():
-                batch = {k: v.to(self.torch_device) for k, v in task.batch(held_out[: 4 * self.train.batch]).items()}
+                batch = {k: v.to(self.torch_device) for k, v in examples.items()}
                 return float(task.score(net(batch["views"]), batch))
         finally:
             task.load_state_dict(initial)  # the next candidate starts from the same loss state
