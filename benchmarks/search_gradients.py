@@ -20,7 +20,7 @@ import torch
 from hwnas.search.config import LATENCY_LOSSES, latency_loss
 from hwnas.search.latency import LatencyModel
 from hwnas.search.loop import split_pool
-from hwnas.search.supernet import Supernet
+from hwnas.search.supernet import Sampling, Supernet
 from hwnas.space import get_preset
 from hwnas.train.trainer import TrainConfig, Trainer, batch_indices
 from hwnas.workflows.searches import search_task
@@ -45,7 +45,7 @@ def main() -> None:
     task = search_task(space, seed=0)
     torch.manual_seed(0)
     net = Supernet(space)
-    net.mode = "hard"
+    net.sampling = Sampling(ops="hard")
     latency = LatencyModel(space, table)
     weights = Trainer(net, task, TrainConfig(args.warmup, task.batch_size, schedule="constant"),
                       params=net.weight_parameters())  # fmt: skip
@@ -62,7 +62,7 @@ def main() -> None:
         ratios, dominated = [], []
         for b in range(args.batches):
             batch = task.batch(batch_indices(held, b, 1, task.batch_size))
-            net.mode = mode
+            net.sampling = Sampling(ops=mode)
             g_task = torch.autograd.grad(task.loss(net(batch["views"]), batch, b), arch, allow_unused=True)
             g_lat = torch.autograd.grad(latency_loss(latency.expected(net), target, form), arch, allow_unused=True)
             t = torch.cat(

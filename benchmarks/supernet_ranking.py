@@ -1,13 +1,21 @@
-"""Does the supernet rank architectures as stand-alone training does? Kendall's tau over random architectures.
+"""Does the supernet rank architectures as stand-alone training does? Kendall's tau between the two.
 
-Runs (or resumes) a search of a space preset, then for N random architectures compares the held-out score of
-the sub-network the trained supernet computes (every choice made certain, batch statistics) with the score
-of the same architecture trained from scratch; prints Kendall's tau and Spearman's rho between the two.
-A one-shot search can only pick well what its supernet ranks well. The supernet scores all N
-architectures first; each trained architecture is kept in its own resumable run folder under --out, and every
-score in benchmarks/results/ (tracked by git, so a run spans sessions without the search's checkpoint).
+A one-shot search can only pick well what its supernet ranks well. The supernet's score of an architecture is
+the held-out score of the sub-network it computes (every choice made certain, batch statistics); the
+stand-alone score is that of the same architecture trained from scratch.
+
+Two sources of architectures:
+- ``--n N`` random architectures, each trained stand-alone here in its own resumable run folder under --out;
+- ``--archs-from RESULTS``: the searched and random architectures of a Pareto run (benchmarks/search_pareto.py),
+  whose stand-alone scores it already holds, per seed: only a supernet per seed is trained, so a change to the
+  supernet's training is measured in minutes. Kendall's tau per seed, then mean ± std over seeds.
+
+Search settings (``--setting width_sampling=soft``) name the results, so variants are compared side by side;
+every score is kept in benchmarks/results/ (tracked by git), so a run resumes across sessions.
 
     python benchmarks/supernet_ranking.py --space digits --preset small --n 10
+    python benchmarks/supernet_ranking.py --space avatar --preset small --speedup 2 \\
+        --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault.json --setting width_sampling=soft
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 from pathlib import Path
 
 from hwnas.lut.fidelity import kendall, spearman
@@ -31,33 +40,64 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--speedup", type=float, default=2.0, help="the search's target (over the space's reference)")
     parser.add_argument("--n", type=int, default=10, help="random architectures")
+    parser.add_argument("--archs-from", type=Path, default=None, help="a Pareto results file: its rows' architectures")
+    parser.add_argument("--setting", action="append", default=[], help="a search setting KEY=VALUE (repeatable)")
     parser.add_argument("--search-steps", type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="with --n: the seed of the search and the trainings")
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
     parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     args = parser.parse_args()
 
-    steps = f"-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
-    name = f"ranking-{args.space}-{args.preset}-{args.device}{steps}"
+    settings = dict(_setting(s) for s in args.setting)
+    tag = "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+    source = f"-{args.archs_from.stem}" if args.archs_from else ""
+    name = f"ranking-{args.space}-{args.preset}-{args.device}-s{args.search_steps or 'default'}{tag}{source}"
+    if not args.archs_from:
+        name += f"-t{args.train_steps or 'default'}"
     out = args.out or Path("benchmarks/out") / name
-    space = get_preset(args.space, args.preset)
     results_path = args.results or Path("benchmarks/results") / f"{name}.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(results_path.read_text()) if results_path.exists() else {}
+    space = get_preset(args.space, args.preset)
+
+    def save() -> None:
+        results_path.write_text(json.dumps(rows, indent=2))
+
+    def supernet_scores(seed: int, archs: dict[str, Architecture]) -> None:
+        """Every architecture's supernet score, from one search of ``seed`` (a later session needs no supernet)."""
+        if all(key in rows and "supernet" in rows[key] for key in archs):
+            return
+        run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
+                                 seed=seed, settings=settings, out_dir=out / f"search-seed{seed}",
+                                 lut_dir=args.lut_dir, workdir=args.workdir, progress=False))  # fmt: skip
+        net, task = load_supernet(out / f"search-seed{seed}", space), search_task(space, seed)
+        for key, arch in archs.items():
+            rows.setdefault(key, {})["supernet"] = held_out_score(net, task, arch)
+        save()
+
+    if args.archs_from:
+        by_seed: dict[int, dict[str, Architecture]] = {}
+        for key, row in json.loads(args.archs_from.read_text()).items():
+            if "architecture" in row and "stand_alone_score" in row:
+                seed = int(key.rsplit("seed", 1)[1])
+                by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
+                rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
+        for seed, archs in sorted(by_seed.items()):
+            supernet_scores(seed, archs)
+            print(f"  seed {seed}: Kendall tau {_tau(rows, archs):+.3f} over {len(archs)} architectures", flush=True)
+        taus = [_tau(rows, archs) for archs in by_seed.values()]
+        spread = statistics.stdev(taus) if len(taus) > 1 else 0.0
+        print(f"{args.space}/{args.preset}{tag or ' (default settings)'}: Kendall tau {statistics.mean(taus):+.3f} "
+              f"± {spread:.3f} over {len(taus)} seeds")  # fmt: skip
+        return
+
     rng = random.Random(args.seed)
     archs = {str(i): Architecture.sample(space, rng) for i in range(args.n)}
+    supernet_scores(args.seed, archs)
     task = search_task(space, args.seed)
-    if any(key not in rows for key in archs):  # every supernet score first: a later session needs no supernet
-        run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
-                                 seed=args.seed, out_dir=out / "search", lut_dir=args.lut_dir, workdir=args.workdir,
-                                 progress=False))  # fmt: skip
-        net = load_supernet(out / "search", space)
-        for key, arch in archs.items():
-            rows.setdefault(key, {"supernet": held_out_score(net, task, arch)})
-        results_path.write_text(json.dumps(rows, indent=2))
     for key, arch in archs.items():
         if "stand_alone" in rows[key]:
             continue
@@ -67,13 +107,26 @@ def main() -> None:
         run_dir, _ = train_run(str(path.resolve()), args.preset, args.train_steps, seed=args.seed,
                                run_dir=out / "train" / key, progress=False)  # fmt: skip
         rows[key]["stand_alone"] = held_out_score(load_trained(run_dir)[2], task)
-        results_path.write_text(json.dumps(rows, indent=2))
+        save()
         print(f"  architecture {key}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
               flush=True)  # fmt: skip
-    done = [k for k in archs if "stand_alone" in rows[k]]
-    a, b = [rows[k]["supernet"] for k in done], [rows[k]["stand_alone"] for k in done]
+    a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
     print(f"{args.space}/{args.preset}: {len(a)} architectures, held-out score (lower is better)")
     print(f"Kendall tau {kendall(a, b):+.3f}, Spearman rho {spearman(a, b):+.3f} (supernet vs stand-alone)")
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    if not value:
+        raise SystemExit(f"--setting {text!r}: write KEY=VALUE, e.g. width_sampling=soft")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _tau(rows: dict, archs: dict) -> float:
+    return kendall([rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs])
 
 
 if __name__ == "__main__":

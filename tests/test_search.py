@@ -14,7 +14,7 @@ from hwnas.ops import OpTemplate
 from hwnas.search.config import SearchConfig, latency_loss, temperature
 from hwnas.search.latency import LatencyModel
 from hwnas.search.policy import ResolutionPolicy
-from hwnas.search.supernet import MixedLayer, Supernet
+from hwnas.search.supernet import MixedLayer, Sampling, Supernet
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import LayerCandidates
@@ -60,7 +60,7 @@ def test_a_width_mask_equals_a_narrower_op(template, output_module):
     mixed = MixedLayer(layer).eval()
     mixed.alpha_width.data = torch.tensor([1e4, -1e4])  # width 4 for certain
     x = torch.randn(2, 8, 12, 12)
-    y, _ = mixed(x, tau=1.0)
+    y, _ = mixed(x, Sampling(tau=1.0))
     narrow = OpTemplate.parse(template).instantiate(8, 4, 2, 12).build_module()
     state = {
         k: v[:4] if k.startswith(output_module) and v.ndim else v for k, v in mixed.candidates[0].state_dict().items()
@@ -272,13 +272,35 @@ def test_hard_op_sampling_runs_one_op_and_still_trains_every_op_logit():
     calls = []
     for i, op in enumerate(mixed.candidates):
         op.register_forward_hook(lambda *_, i=i: calls.append(i))
-    y, _ = mixed(x, tau=1.0, mode="hard")
+    y, _ = mixed(x, Sampling(tau=1.0, ops="hard"))
     assert len(calls) == 1
     alone = layer.ops[calls[0]].instantiate(8, 8, 1, 6).build_module().train()  # with its residual, if any
     alone.load_state_dict(mixed.candidates[calls[0]].state_dict())
     assert torch.allclose(y, alone(x), atol=1e-6)  # one-hot weight 1, full-width mask
     y.pow(2).mean().backward()
     assert (mixed.alpha_op.grad != 0).all()
+
+
+@pytest.mark.parametrize("hard_width", [True, False])
+def test_a_weight_step_with_hard_widths_trains_an_exact_child(hard_width):
+    """With one sampled width per layer the layer computes a child's layer exactly (first channels of the
+    inherited weights, the residual where the widths match); FBNetV2's mixture of masks computes no child."""
+    layer = LayerCandidates(0, 1, (4, 8), (4, 8), (OpTemplate.parse("fmbconv-k3-e2"),), 6)
+    torch.manual_seed(0)
+    mixed = MixedLayer(layer).train()
+    x = torch.randn(4, 8, 6, 6)
+    x[:, 4:] = 0  # the previous layer chose width 4
+    w_in = torch.tensor([1.0, 0.0])
+    matched = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        y, w = mixed(x, Sampling(tau=1.0, ops="hard", hard_width=hard_width), w_in)
+        width = layer.out_widths[int(w.argmax())]
+        child = layer.ops[0].instantiate(4, width, 1, 6).build_module().train()  # residual iff width == 4
+        wide = mixed.candidates[0].state_dict()
+        child.load_state_dict({k: wide[k][tuple(slice(0, n) for n in v.shape)] for k, v in child.state_dict().items()})
+        matched.add(torch.allclose(y[:, :width], child(x[:, :4]), atol=1e-5) and bool((y[:, width:] == 0).all()))
+    assert matched == {hard_width}
 
 
 def test_fit_to_target_moves_the_argmax_architecture_onto_the_target(tiny_lut):
@@ -351,7 +373,7 @@ def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
         says_op0 = []
         for _ in range(20):
             mixed.alpha_op.grad = None
-            y, _ = mixed(x, tau=1.0, mode=mode)
+            y, _ = mixed(x, Sampling(tau=1.0, ops=mode))
             (y - target).pow(2).sum().backward()
             says_op0.append(bool(mixed.alpha_op.grad[0] < mixed.alpha_op.grad[1]))  # descent raises op 0
         verdicts[mode] = sum(says_op0) / len(says_op0)

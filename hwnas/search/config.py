@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
 
 LATENCY_LOSSES = ("squared-log", "log", "hinge")
 OP_SAMPLING = ("hard", "soft")
+WIDTH_SAMPLING = ("hard", "soft")
+WEIGHT_SAMPLING = ("policy", "uniform")
 METHODS = ("differentiable", "random")
 TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
@@ -32,6 +34,12 @@ class SearchConfig:
     ee_loss: bool = True  # task settings, recorded so that a run with other ones is refused
     render_size: int = 32
     op_sampling: str = "hard"  # "soft": Gumbel-weighted sum of all candidate ops; "hard": one sampled op (GDAS)
+    # "hard": one sampled width per layer, so that every step trains (and scores) an exact child;
+    # "soft": FBNetV2's Gumbel-weighted mixture of width masks, which no child computes
+    width_sampling: str = "hard"
+    # the paths of the weight steps after the warm-up: "policy", drawn from the architecture distribution
+    # (FBNet, GDAS); "uniform", every choice alike (SPOS), so the shared weights rank every child alike
+    weight_sampling: str = "policy"
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
@@ -39,6 +47,9 @@ class SearchConfig:
             raise HwnasError(f"unknown latency loss {self.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
         if self.op_sampling not in OP_SAMPLING:
             raise HwnasError(f"unknown op sampling {self.op_sampling!r}; choose from {', '.join(OP_SAMPLING)}")
+        for name, choices in (("width_sampling", WIDTH_SAMPLING), ("weight_sampling", WEIGHT_SAMPLING)):
+            if getattr(self, name) not in choices:
+                raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")
 
 
 def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ from hwnas.lut.table import LatencyTable
 from hwnas.search.config import SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
 from hwnas.search.latency import LatencyModel
-from hwnas.search.supernet import Supernet
+from hwnas.search.supernet import Sampling, Supernet
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
@@ -71,6 +71,8 @@ def search(
     policies = [f"policies.{v}.theta" for v in net.policies]  # their gradient comes from the shared reward
     model = data_parallel(net, torch_device, find_unused=True, replicated=policies)  # net itself in one process
     soft = config.op_sampling == "soft"
+    hard_width = config.width_sampling == "hard"
+    uniform = config.weight_sampling == "uniform"
     latency = LatencyModel(preset, table)
     task = task.to(device)
     weights = Trainer(
@@ -111,22 +113,24 @@ def search(
     start = time.perf_counter()
     bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress or not world.is_main)
     for step in range(first, config.steps):
-        net.tau = temperature(step, config)
-        # weight step: one sampled path (or all, soft); during the warm-up at every resolution alike
-        net.mode = "soft" if soft else "hard"
+        tau = temperature(step, config)
+        # weight step: one sampled path (or all, soft); during the warm-up, or always with uniform weight
+        # sampling, every choice alike
+        alike = uniform or step < config.warmup
+        net.sampling = Sampling(tau, "soft" if soft else "hard", hard_width, uniform=uniform)
         for policy in net.policies.values():
-            if step < config.warmup:
+            if alike:
                 policy.sample_uniform()
             else:
-                policy.sample(net.tau)
+                policy.sample(tau)
         loss = weights.step(_batch(task, weight_split, config.batch, g, device), step)
-        record = {"step": step, "tau": net.tau, "weight_loss": mean_over_ranks(loss).item()}
+        record = {"step": step, "tau": tau, "weight_loss": mean_over_ranks(loss).item()}
         if step >= config.warmup:
             # architecture step: comparative op gradients (gates), the exact expected latency over every choice
             # and resolution, and REINFORCE for the task's verdict on the sampled resolutions
-            net.mode = "soft" if soft else "gates"
+            net.sampling = Sampling(tau, "soft" if soft else "gates", hard_width)
             for policy in net.policies.values():
-                policy.sample(net.tau)
+                policy.sample(tau)
             batch = _batch(task, arch_split, config.batch, g, device)
             task_loss = task.loss(model(batch["views"]), batch, step)
             arch_loss = mean_over_ranks(task_loss.detach()).item()  # one reward for every rank's policies

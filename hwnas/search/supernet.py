@@ -3,6 +3,7 @@ resolution policy per view; ``derive()`` reads the most likely architecture off 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -22,6 +23,26 @@ def width_masks(widths: tuple[int, ...]) -> torch.Tensor:
     for j, w in enumerate(widths):
         masks[j, :w] = 1
     return masks
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a supernet's forward pass draws its choices.
+
+    ``ops``: ``soft``, the Gumbel-weighted sum of every candidate op (the paper's form); ``hard``, only the sampled
+    op runs, scaled by its straight-through one-hot weight (GDAS) — its gradient says how good the sampled op is,
+    nothing about the others; ``gates``, ProxylessNAS's two-path binary gates for architecture steps — two ops are
+    drawn, one runs with gradients and the other without, and each gate's gradient is <its output, dL/dy>: the two
+    logits move by how the two ops compare.
+    ``hard_width``: one sampled width per layer (straight-through), so that the pass computes exactly one child;
+    otherwise FBNetV2's Gumbel-weighted mixture of the width masks, which no child computes.
+    ``uniform``: every op and width equally likely, whatever the architecture parameters say (SPOS's weight
+    training: the shared weights do not follow the search's current favourites)."""
+
+    tau: float = 5.0
+    ops: str = "soft"
+    hard_width: bool = False
+    uniform: bool = False
 
 
 class MixedLayer(nn.Module):
@@ -58,27 +79,27 @@ class MixedLayer(nn.Module):
         self.register_buffer("same_width", same.float(), persistent=False)  # derived: kept out of checkpoints
 
     def forward(
-        self, x: torch.Tensor, tau: float, mode: str = "soft", w_in: torch.Tensor | None = None
+        self, x: torch.Tensor, how: Sampling, w_in: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns the output and the sampled width weights (the next layer's ``w_in``). ``soft``: the
-        Gumbel-weighted sum of every candidate (the paper's form). ``hard``: only the sampled op runs, scaled by
-        its straight-through one-hot weight (GDAS); its gradient says how good the sampled op is, nothing about
-        the others. ``gates``: ProxylessNAS's two-path binary gates for architecture steps — two ops are drawn,
-        one runs with gradients and the other without, and each gate's gradient is <its output, dL/dy>: the two
-        logits move by how the two ops compare."""
+        """Returns the output and the sampled width weights (the next layer's ``w_in``)."""
         if w_in is None:
             n = len(self.same_width)
             w_in = torch.ones(n, device=x.device) / n
-        w_width = F.gumbel_softmax(self.alpha_width, tau=tau)
+        alpha_op, alpha_width = (
+            (torch.zeros_like(self.alpha_op), torch.zeros_like(self.alpha_width))
+            if how.uniform
+            else (self.alpha_op, self.alpha_width)
+        )
+        w_width = F.gumbel_softmax(alpha_width, tau=how.tau, hard=how.hard_width)
         run = partial(self._run, x=x, w_in=w_in, w_out=w_width)
-        if mode == "gates" and len(self.candidates) > 1:
+        if how.ops == "gates" and len(self.candidates) > 1:
             y = self._gated_pair(run)
-        elif mode in ("hard", "gates"):
-            w_op = F.gumbel_softmax(self.alpha_op, tau=tau, hard=True)
+        elif how.ops in ("hard", "gates"):
+            w_op = F.gumbel_softmax(alpha_op, tau=how.tau, hard=True)
             k = int(w_op.argmax())
             y = w_op[k] * run(k)
         else:
-            w_op = F.gumbel_softmax(self.alpha_op, tau=tau)
+            w_op = F.gumbel_softmax(alpha_op, tau=how.tau)
             y = sum(w * run(k) for k, w in enumerate(w_op))
         return y * (w_width @ self.masks)[None, :, None, None], w_width
 
@@ -119,10 +140,10 @@ class BranchSupernet(nn.Module):
         last = max(layers[-1].out_widths)
         self.head = nn.Linear(last, preset.outputs[branch])
 
-    def forward(self, x: torch.Tensor, tau: float, mode: str = "soft") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, how: Sampling) -> torch.Tensor:
         x, w = self.stem(x), None
         for layer in self.layers:
-            x, w = layer(x, tau, mode, w)
+            x, w = layer(x, how, w)
         return self.head(x.mean(dim=(2, 3)))
 
 
@@ -141,8 +162,7 @@ class Supernet(nn.Module):
         self.policies = nn.ModuleDict({v: ResolutionPolicy(len(preset.resolutions[v])) for v in self.views})
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
-        self.tau = 5.0
-        self.mode = "soft"  # how each layer combines its candidate ops (MixedLayer.forward)
+        self.sampling = Sampling()
 
     def resolutions(self) -> dict[str, int]:
         return {v: self.preset.resolutions[v][self.policies[v].current] for v in self.views}
@@ -155,7 +175,7 @@ class Supernet(nn.Module):
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         inputs = resize_views(views, self.views, self.resolutions())
-        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.tau, self.mode) for b in self.branches}
+        out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.sampling) for b in self.branches}
         if self.regressor is not None:
             reg = self.preset.regressor
             out[REGRESSED] = self.regressor(

@@ -21,7 +21,7 @@ from hwnas.search.extremes import extreme_architecture, latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, search
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
-from hwnas.search.supernet import Supernet
+from hwnas.search.supernet import Sampling, Supernet
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -233,7 +233,7 @@ def load_supernet(search_dir: Path, space: SpacePreset) -> Supernet:
     running ones mix every sub-network the supernet ever ran)."""
     net = Supernet(space)
     net.load_state_dict(load_checkpoint(search_dir / SEARCH_CHECKPOINT, ("net",))["net"])
-    net.mode = "soft"
+    net.sampling = Sampling(ops="soft")
     return net.train()
 
 
