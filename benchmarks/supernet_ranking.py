@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=2.0, help="the search's target (over the space's reference)")
     parser.add_argument("--n", type=int, default=10, help="random architectures")
     parser.add_argument("--archs-from", type=Path, default=None, help="a Pareto results file: its rows' architectures")
+    parser.add_argument("--seeds", default=None, help="with --archs-from: only these seeds (comma-separated)")
     parser.add_argument("--setting", action="append", default=[], help="a search setting KEY=VALUE (repeatable)")
     parser.add_argument("--search-steps", type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=None)
@@ -79,10 +80,11 @@ def main() -> None:
         save()
 
     if args.archs_from:
+        seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else set()
         by_seed: dict[int, dict[str, Architecture]] = {}
         for key, row in json.loads(args.archs_from.read_text()).items():
-            if "architecture" in row and "stand_alone_score" in row:
-                seed = int(key.rsplit("seed", 1)[1])
+            seed = int(key.rsplit("seed", 1)[1]) if "/seed" in key else None
+            if "architecture" in row and "stand_alone_score" in row and (seed in seeds or not seeds):
                 by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
                 rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
         for seed, archs in sorted(by_seed.items()):
