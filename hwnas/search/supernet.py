@@ -46,8 +46,9 @@ class Sampling:
 
 
 class MixedLayer(nn.Module):
-    """One searchable layer. Every candidate op is built at the maximum input and output width; the output
-    is the Gumbel-weighted sum of the candidates, multiplied by the Gumbel-weighted mixture of width masks.
+    """One searchable layer. Every candidate op is built at the maximum input and output width; the output is
+    the sampled op's (or the Gumbel-weighted sum of all), multiplied by a sampled width mask (or the
+    Gumbel-weighted mixture of all): ``Sampling`` says which.
 
     So that a sub-network equals the child the search derives (same function, sliced weights), the layer
     also takes the distribution ``w_in`` over its input widths (the previous layer's sampled width weights):
