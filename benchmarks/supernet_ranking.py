@@ -87,10 +87,11 @@ def main() -> None:
             if "architecture" in row and "stand_alone_score" in row and (seed in seeds or not seeds):
                 by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
                 rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
+        taus = []
         for seed, archs in sorted(by_seed.items()):
             supernet_scores(seed, archs)
-            print(f"  seed {seed}: Kendall tau {_tau(rows, archs):+.3f} over {len(archs)} architectures", flush=True)
-        taus = [_tau(rows, archs) for archs in by_seed.values()]
+            taus.append(kendall([rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]))
+            print(f"  seed {seed}: Kendall tau {taus[-1]:+.3f} over {len(archs)} architectures", flush=True)
         spread = statistics.stdev(taus) if len(taus) > 1 else 0.0
         print(f"{args.space}/{args.preset}{tag or ' (default settings)'}: Kendall tau {statistics.mean(taus):+.3f} "
               f"± {spread:.3f} over {len(taus)} seeds")  # fmt: skip
@@ -125,10 +126,6 @@ def _setting(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
-
-
-def _tau(rows: dict, archs: dict) -> float:
-    return kendall([rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs])
 
 
 if __name__ == "__main__":
