@@ -24,8 +24,10 @@ from hwnas.deploy.extrapolation import (
     extrapolate,
     interpolate,
     run_stream,
+    run_view_stream,
     threshold_for_skip_ratio,
 )
+from hwnas.deploy.view_heads import FuseNetwork, ViewHeadsNetwork, ViewPartNetwork, fit_view_heads, view_flops
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.avatar.data import _render, synthesize, task_preset
@@ -116,6 +118,47 @@ def test_head_costs_under_two_percent_of_the_encoder_flops():
         assert flops["head"] == sum(m[:1].numel() for m in maps) + 2 * head.linear.in_features * 64
 
 
+def test_view_parts_fuse_to_the_encoder_and_view_heads_cost_under_two_percent():
+    arch, space = _small_arch()
+    torch.manual_seed(0)
+    for net in (build_baseline("eem", "small", 80, 64, 16).eval(), AvatarNetwork(arch, space, 80).eval()):
+        inputs = net.inputs_of(torch.rand(2, 3, 80, 80))
+        with torch.no_grad():
+            parts = net.view_parts(inputs)
+            plain, fused = net.encode(inputs), net.fuse(parts)
+            assert all(torch.equal(plain[k], fused[k]) for k in plain)
+            # the deployable pieces compute the same: each view's part alone, the fusion of the parts
+            for view in parts:
+                piece = ViewPartNetwork(net, view)
+                own = {k: v for k, v in inputs.items() if k in piece.deploy_inputs()}
+                assert torch.equal(piece.encode(own)[f"part_{view}"], parts[view])
+            sizes = {v: int(t.shape[1]) for v, t in parts.items()}
+            again = FuseNetwork(net, sizes).encode({f"part_{v}": t for v, t in parts.items()})
+            assert all(torch.equal(again[k], plain[k]) for k in plain)
+        heads = fit_view_heads(net, [torch.rand(60, 3, 80, 80)])
+        codes = ViewHeadsNetwork(net, heads).encode(inputs)
+        assert sorted(codes) == sorted(f"early_{v}" for v in parts) and all(c.std() > 0 for c in codes.values())
+        flops = view_flops(net, heads, sizes)
+        assert 0 < flops["head"] < 0.02 * flops["encoder"], flops
+        assert flops["fuse"] + sum(flops["parts"].values()) >= 0.95 * flops["encoder"], flops
+
+
+def test_a_view_stream_encodes_only_the_view_that_moved():
+    torch.manual_seed(0)
+    n, window = 60, 4
+    still = torch.zeros(n, 3)
+    winking = still.clone()
+    winking[30:40] = torch.linspace(0, 1, 10)[:, None]  # the left eye's code moves over frames 30-39
+    early = {"left_eye": winking, "right_eye": still, "mouth": still}
+    parts = {v: torch.randn(n, 5) for v in early}
+    settled, keys = run_view_stream(early, parts, LatexPolicy(0.25, window))
+    assert keys.shape == (n, 3) and keys[:window].all()
+    assert keys[30:40, 0].any() and not keys[window:, 1:].any()  # the wink re-encodes the left eye only
+    assert torch.equal(settled["mouth"][window:], parts["mouth"][window - 1].expand(n - window, 5))  # held
+    every, all_keys = run_view_stream(early, parts, LatexPolicy(0.0, window))
+    assert all_keys.all() and all(torch.equal(every[v], parts[v]) for v in parts)
+
+
 def test_key_frame_network_is_the_encoder_plus_the_head_on_its_own_first_layer():
     arch, space = _small_arch()
     torch.manual_seed(0)
@@ -187,6 +230,23 @@ def test_hwnas_latex_writes_the_table_and_exports_encoder_with_head(tiny_eem, tm
     assert [o.name for o in key.get_outputs()] == ["z", "g", "y", EARLY_OUTPUT]
     frame = synthesize(task_preset("tiny")).views[:1].float().numpy() / 255
     assert np.allclose(key.run([EARLY_OUTPUT], {"views": frame})[0], early.run(None, {"views": frame})[0], atol=1e-5)
+
+
+def test_hwnas_latex_per_view_reports_each_views_key_rate(tiny_eem, tmp_path):
+    out = tmp_path / "latex"
+    r = run_hwnas("latex", "--run-dir", str(tiny_eem), "--device", "cpu", "--frames", "40", "--granularity", "view",
+                  "--thresholds", "0,0.2,1", "--out", str(out), "--workdir", str(tmp_path / "work"),
+                  "--no-progress")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = json.loads((out / "latex.json").read_text())["runs"][0]
+    assert run["granularity"] == "view" and run["views"] == ["left_eye", "right_eye", "mouth"]
+    rows = run["rows"]
+    assert rows[0]["key_rates"] == [1.0, 1.0, 1.0] and rows[0]["frame_ms"] == run["latency"]["encoder_ms"]
+    assert rows[-1]["skip_ratio"] > rows[1]["skip_ratio"] > 0
+    assert rows[-1]["skip_ratio"] == pytest.approx(1 - np.mean(rows[-1]["key_rates"]))
+    assert {"decision_ms", "fuse_ms", "part_ms.mouth"} <= set(run["latency"])
+    assert run["head_share_of_encoder_flops"] > 0  # under 2 % at the small preset (test above); tiny is tinier
+    assert (tiny_eem / "latex_view_heads.pt").is_file()
 
 
 def test_latex_refuses_runs_it_cannot_stream(tmp_path):

@@ -24,7 +24,12 @@ from hwnas.cli.options import PositiveNumber, choice_option, device_options, pro
     default=None,
     metavar="A,B,...",
     help="Thresholds on the early code's RMS change (0 = always encode). Default: calibrated on other videos of "
-    "the same people to skip 0, 10, 20, 30, 40 and 50%% of the frames.",
+    "the same people to skip 0, 10, 20, 30, 40 and 50%% of the decisions (frames, or views of frames).",
+)
+@choice_option(
+    "--granularity",
+    ("frame", "view"),
+    "Decide per frame, as the paper does, or per view (eyes and mouth skipped apart; docs/latex.md).",
 )
 @click.option(
     "--window",
@@ -56,8 +61,8 @@ from hwnas.cli.options import PositiveNumber, choice_option, device_options, pro
 )
 @workdir_option
 @progress_option
-def latex(run_dirs, device_name, devices_file, device_overrides, thresholds, window, decision, extrapolation, frames,
-          out_dir, workdir, progress) -> None:  # fmt: skip
+def latex(run_dirs, device_name, devices_file, device_overrides, thresholds, granularity, window, decision,
+          extrapolation, frames, out_dir, workdir, progress) -> None:  # fmt: skip
     """LATEX (Auto-CARD, Sec. 4.3): a cheap head on the encoder's first layer decides per frame whether the
     encoder runs; skipped frames reuse or extrapolate the previous frames' outputs.
 
@@ -73,7 +78,8 @@ def latex(run_dirs, device_name, devices_file, device_overrides, thresholds, win
     if thresholds is not None:
         number = PositiveNumber(allow_zero=True)
         parsed = tuple(number.convert(t.strip(), None, None) for t in thresholds.split(",") if t.strip())
-    request = LatexRequest(tuple(run_dirs), device_name, parsed, window=window, decision=decision,
+    request = LatexRequest(tuple(run_dirs), device_name, parsed, granularity=granularity, window=window,
+                           decision=decision,
                            extrapolation=extrapolation, frames=frames, out_dir=out_dir, devices_file=devices_file,
                            workdir=workdir, device_overrides=device_overrides, progress=progress)  # fmt: skip
     _, lines = run_latex(request)

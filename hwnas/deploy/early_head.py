@@ -26,18 +26,19 @@ EARLY_OUTPUT = "z_early"  # the head's output name in exported models
 RIDGE = 1e-3  # ridge strength, relative to the mean feature variance
 
 
-def _pooled(maps: list[torch.Tensor]) -> torch.Tensor:
-    """Each (N, C, H, W) map pooled to at most GRID x GRID with a fixed kernel (static in any export)."""
-    return torch.cat([F.avg_pool2d(m, max(int(m.shape[-1]) // GRID, 1)).flatten(1) for m in maps], 1)
+def _pooled(maps: list[torch.Tensor], grid: int = GRID) -> torch.Tensor:
+    """Each (N, C, H, W) map pooled to at most grid x grid with a fixed kernel (static in any export)."""
+    return torch.cat([F.avg_pool2d(m, max(int(m.shape[-1]) // grid, 1)).flatten(1) for m in maps], 1)
 
 
 class EarlyHead(nn.Module):
-    def __init__(self, features: int, outputs: int):
+    def __init__(self, features: int, outputs: int, grid: int = GRID):
         super().__init__()
+        self.grid = grid
         self.linear = nn.Linear(features, outputs)
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
-        return self.linear(_pooled(maps))
+        return self.linear(_pooled(maps, self.grid))
 
     @torch.no_grad()
     def flops(self, maps: list[torch.Tensor]) -> int:
@@ -61,13 +62,18 @@ def fit_early_head(
         inputs = net.inputs_of(views)
         xs.append(_pooled(tapped_maps(net, inputs)).double())
         ys.append((net.encode(inputs)[output] if target is None else target).double())
-    x, y = torch.cat(xs), torch.cat(ys)
+    return ridge_head(torch.cat(xs), torch.cat(ys))
+
+
+@torch.no_grad()
+def ridge_head(x: torch.Tensor, y: torch.Tensor, grid: int = GRID) -> EarlyHead:
+    """The head whose linear map is the ridge regression of ``y`` on the pooled features ``x``."""
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc = x - x_mean
     gram = xc.T @ xc
     ridge = RIDGE * gram.diagonal().mean().clamp(min=1e-12)
     weight = torch.linalg.solve(gram + ridge * torch.eye(len(gram), dtype=gram.dtype), xc.T @ (y - y_mean))
-    head = EarlyHead(x.shape[1], y.shape[1])
+    head = EarlyHead(x.shape[1], y.shape[1], grid)
     head.linear.weight.copy_(weight.T.float())
     head.linear.bias.copy_((y_mean - x_mean @ weight).float())
     return head.eval()

@@ -111,19 +111,40 @@ def run_stream(
     return {k: torch.stack([f[k] for f in frames]) for k in frames[0]}, np.array(keys)
 
 
-def threshold_for_skip_ratio(videos: list[torch.Tensor], ratio: float, policy: LatexPolicy) -> float:
-    """The threshold at which ``policy`` skips ``ratio`` of the frames of ``videos`` (the head's codes of
-    calibration videos), by bisection: the skip ratio grows with the threshold."""
+def run_view_stream(
+    early: Mapping[str, torch.Tensor], parts: Mapping[str, torch.Tensor], policy: LatexPolicy
+) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """A whole video with a decision per view (deploy/view_heads.py): each view is a stream of its own, of its
+    head's codes ``early[view]`` and its part of the encoder ``parts[view]`` (read only on the view's key
+    frames). Returns every frame's parts as the streams settled them (``net.fuse`` makes the outputs) and a
+    (frames, views) key mask."""
+    settled, keys = {}, []
+    for view, codes in early.items():
+        out, view_keys = run_stream(codes, lambda t, v=view: {"part": parts[v][t]}, policy)
+        settled[view] = out["part"]
+        keys.append(view_keys)
+    return settled, np.stack(keys, 1)
+
+
+def bisect_threshold(skipped: Callable[[float], float], ratio: float, high: float, steps: int = 40) -> float:
+    """The threshold at which ``skipped(threshold)`` (growing with it) reaches ``ratio``, by bisection on
+    [0, high]."""
     if ratio <= 0:
         return 0.0
+    low = 0.0
+    for _ in range(steps):
+        mid = (low + high) / 2
+        low, high = (mid, high) if skipped(mid) < ratio else (low, mid)
+    return high
+
+
+def threshold_for_skip_ratio(videos: list[torch.Tensor], ratio: float, policy: LatexPolicy) -> float:
+    """The threshold at which ``policy`` skips ``ratio`` of the frames of ``videos`` (the head's codes of
+    calibration videos)."""
 
     def skipped(threshold: float) -> float:
         keys = np.concatenate([key_frames(v, replace(policy, threshold=threshold)) for v in videos])
         return 1 - keys.mean()
 
     steps = np.concatenate([(v[1:] - v[:-1]).pow(2).mean(1).sqrt().numpy() for v in videos])
-    low, high = 0.0, float(steps.max()) * len(max(videos, key=len)) + 1e-12
-    for _ in range(40):
-        mid = (low + high) / 2
-        low, high = (mid, high) if skipped(mid) < ratio else (low, mid)
-    return high
+    return bisect_threshold(skipped, ratio, float(steps.max()) * len(max(videos, key=len)) + 1e-12)

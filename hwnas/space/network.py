@@ -56,6 +56,36 @@ class ArchitectureNetwork(nn.Module):
             taps.append((self.branches[key.replace(".", "__")][0], inputs[view]))
         return taps
 
+    def view_taps(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[tuple[nn.Module, torch.Tensor]]]:
+        """Per view the first module of each of its branches and that module's input: where a per-view early
+        head reads the frame."""
+        return {
+            view: [(self.branches[k.replace(".", "__")][0], inputs[view]) for k in self.branch_keys
+                   if k.split(".")[0] == view]
+            for view in self.views
+        }  # fmt: skip
+
+    def view_parts(self, inputs: dict[str, torch.Tensor], views: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Per view (all, or ``views``) what its branches compute, concatenated in branch order: the part of the
+        network a per-view skip policy runs or holds. ``fuse`` turns every view's part into the outputs."""
+        return {
+            view: torch.cat([self.branches[k.replace(".", "__")](inputs[view]) for k in self.branch_keys
+                             if k.split(".")[0] == view], 1)
+            for view in (views or self.views)
+        }  # fmt: skip
+
+    def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The outputs from every view's part: ``encode(inputs)`` equals ``fuse(view_parts(inputs))``."""
+        out = {}
+        for view in self.views:
+            keys = [k for k in self.branch_keys if k.split(".")[0] == view]
+            sizes = [self.branches[k.replace(".", "__")][-1].out_features for k in keys]
+            out.update(zip(keys, parts[view].split(sizes, 1), strict=True))
+        if self.regressor is not None:
+            features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
+            out[REGRESSED] = self.regressor(torch.cat(features, 1))
+        return out
+
     def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""
         out = {key: self.branches[key.replace(".", "__")](views[key.split(".")[0]]) for key in self.branch_keys}

@@ -24,7 +24,23 @@ from hwnas.deploy.early_head import (
     tapped_maps,
 )
 from hwnas.deploy.endtoend import measure_encoder
-from hwnas.deploy.extrapolation import LatexPolicy, interpolate, run_stream, threshold_for_skip_ratio
+from hwnas.deploy.extrapolation import (
+    LatexPolicy,
+    bisect_threshold,
+    interpolate,
+    run_stream,
+    run_view_stream,
+    threshold_for_skip_ratio,
+)
+from hwnas.deploy.view_heads import (
+    FuseNetwork,
+    ViewHeads,
+    ViewHeadsNetwork,
+    ViewPartNetwork,
+    fit_view_heads,
+    view_flops,
+    view_maps,
+)
 from hwnas.tasks.avatar.avatar_task import AvatarTask
 from hwnas.tasks.avatar.data import AvatarData, VideoSet, synthesize_videos, task_preset
 from hwnas.tasks.avatar.evaluate import frame_mse
@@ -35,9 +51,12 @@ from hwnas.workflows.runs import load_trained
 from hwnas.workflows.tables import open_device
 
 HEAD_FILE = "latex_head.pt"
+VIEW_HEADS_FILE = "latex_view_heads.pt"
+GRANULARITIES = ("frame", "view")
 SKIP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 LINEARITY_WINDOW = 8  # Sec. 4.3.1's T
 MEASURE_ROUNDS = 3  # each network measured end to end this many times, in fresh processes; the median is kept
+VIEW_BISECTION_STEPS = 20  # each step streams the calibration videos once; 2^-20 of the range is fine enough
 CALIBRATION_STREAM = 1  # calibration videos are other videos of the same people than the evaluated ones
 
 
@@ -47,6 +66,7 @@ class LatexRequest:
     device: str = "cpu"
     thresholds: tuple[float, ...] | None = None  # or calibrated to skip_ratios on calibration videos
     skip_ratios: tuple[float, ...] = SKIP_RATIOS
+    granularity: str = "frame"  # a decision per frame (the paper's) or per view (deploy/view_heads.py)
     window: int = 8
     decision: str = "last-key"
     extrapolation: str = "hold"
@@ -58,6 +78,8 @@ class LatexRequest:
     progress: bool = True
 
     def policy(self, threshold: float = 0.0) -> LatexPolicy:
+        if self.granularity not in GRANULARITIES:
+            raise HwnasError(f"unknown granularity {self.granularity!r}; choose from {', '.join(GRANULARITIES)}")
         return LatexPolicy(threshold, self.window, self.decision, self.extrapolation)
 
 
@@ -85,6 +107,19 @@ def early_head(run_dir: Path, net: nn.Module, data: AvatarData, step: int) -> Ea
     return head
 
 
+def view_heads(run_dir: Path, net: nn.Module, data: AvatarData, step: int) -> ViewHeads:
+    """The run's per-view heads, fitted once like the frame head and kept beside it."""
+    path = Path(run_dir) / VIEW_HEADS_FILE
+    if path.is_file():
+        state = load_checkpoint(path, ("heads", "effects", "step"))
+        if state["step"] == step:
+            return ViewHeads.from_state(state)
+    train = data.indices("train")
+    heads = fit_view_heads(net, (data.batch(train[i : i + 256])["views"] for i in range(0, len(train), 256)))
+    save_checkpoint(path, {**heads.state(), "step": step})
+    return heads
+
+
 def load_early_head(run_dir: Path) -> EarlyHead | None:
     """The head `hwnas latex` fitted for this run, if any."""
     path = Path(run_dir) / HEAD_FILE
@@ -100,20 +135,43 @@ class EncodedClip:
     only on key frames), the targets, and the video's key events."""
 
     batch: dict[str, torch.Tensor]
-    early: torch.Tensor
+    early: torch.Tensor | dict[str, torch.Tensor]  # the frame head's codes, or per view its head's
     encoded: dict[str, torch.Tensor]
     events: tuple[Event, ...] = ()
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)  # per view the encoder's part (view heads)
 
 
 @torch.no_grad()
-def encode_clip(net: nn.Module, head: EarlyHead, data: AvatarData, idx: torch.Tensor, events=()) -> EncodedClip:
+def encode_clip(
+    net: nn.Module, head: EarlyHead | ViewHeads, data: AvatarData, idx: torch.Tensor, events=()
+) -> EncodedClip:
     b = data.batch(idx)
     inputs = net.inputs_of(b["views"])
+    if isinstance(head, ViewHeads):
+        parts = net.view_parts(inputs)
+        return EncodedClip(b, head(view_maps(net, inputs)), dict(net.fuse(parts)), tuple(events), parts)
     early = head(tapped_maps(net, inputs))
     return EncodedClip(b, early, dict(net.encode(inputs)), tuple(events))
 
 
-def video_clips(net: nn.Module, head: EarlyHead, videos: VideoSet) -> list[EncodedClip]:
+def clip_streamer(net: nn.Module, head: EarlyHead | ViewHeads):
+    """``(clip, policy) -> (outputs, key mask (frames, decisions))``: one decision per frame with the frame
+    head, one per view with view heads."""
+
+    @torch.no_grad()
+    def frames(clip: EncodedClip, policy: LatexPolicy):
+        out, keys = run_stream(clip.early, lambda t: {k: v[t] for k, v in clip.encoded.items()}, policy)
+        return out, keys[:, None]
+
+    @torch.no_grad()
+    def views(clip: EncodedClip, policy: LatexPolicy):
+        parts, keys = run_view_stream(clip.early, clip.parts, policy)
+        return net.fuse(parts), keys
+
+    return views if isinstance(head, ViewHeads) else frames
+
+
+def video_clips(net: nn.Module, head: EarlyHead | ViewHeads, videos: VideoSet) -> list[EncodedClip]:
     """Each video of the set as a clip, with its key events."""
     return [
         encode_clip(net, head, videos.data, torch.tensor(list(videos.frames(i))), videos.events[i])
@@ -130,14 +188,15 @@ def event_mask(events: tuple[Event, ...], n: int, kinds: tuple[str, ...] | None 
 
 
 @torch.no_grad()
-def stream_clips(clips: list[EncodedClip], policy: LatexPolicy, loss: AvatarLoss) -> dict[str, Any]:
-    """Every clip through a stream: skip ratio, render MSE against the truth (per direction) and against
-    always-encode, on the event frames, on winks, and whether each event got a key frame."""
+def stream_clips(clips: list[EncodedClip], policy: LatexPolicy, loss: AvatarLoss, streamer) -> dict[str, Any]:
+    """Every clip through a stream: skip ratio (of the decisions: frames, or views of frames), the key rate per
+    decision, render MSE against the truth (per direction) and against always-encode, on the event frames, on
+    winks, and whether each event got a key frame (a view of it counts)."""
     per_view: dict[str, list[torch.Tensor]] = {}
     vs_always, keys_all, events_all, winks_all, frames = [], [], [], [], []
     covered: dict[str, list[bool]] = {}
     for clip in clips:
-        out, keys = run_stream(clip.early, lambda t, c=clip: {k: v[t] for k, v in c.encoded.items()}, policy)
+        out, keys = streamer(clip, policy)
         for view, mse in frame_mse(loss, out, clip.batch).items():
             per_view.setdefault(view, []).append(mse)
         always = {"z": clip.encoded["z"], "g": clip.encoded["g"], "appearance": clip.batch["appearance"]}
@@ -151,16 +210,18 @@ def stream_clips(clips: list[EncodedClip], policy: LatexPolicy, loss: AvatarLoss
         frames.append(torch.stack([v[-1] for v in per_view.values()]).mean(0).numpy())
     mse = {view: torch.cat(values).numpy() for view, values in per_view.items()}
     mean = np.mean(list(mse.values()), axis=0)
-    keys, in_event, in_wink = np.concatenate(keys_all), np.concatenate(events_all), np.concatenate(winks_all)
+    by_decision = np.concatenate(keys_all)
+    keys, in_event, in_wink = by_decision.any(1), np.concatenate(events_all), np.concatenate(winks_all)
     return {
-        "skip_ratio": float(1 - keys.mean()),
+        "skip_ratio": float(1 - by_decision.mean()),
+        "key_rates": [float(r) for r in by_decision.mean(0)],
         **{view: float(v.mean()) for view, v in mse.items()},
         "mean": float(mean.mean()),
         "vs_always_encode": float(torch.cat(vs_always).mean()),
         "events": float(mean[in_event].mean()) if in_event.any() else None,
         "winks": float(mean[in_wink].mean()) if in_wink.any() else None,
-        "key_rate_in_events": float(keys[in_event].mean()) if in_event.any() else None,
-        "key_rate_elsewhere": float(keys[~in_event].mean()) if (~in_event).any() else None,
+        "key_rate_in_events": float(by_decision[in_event].mean()) if in_event.any() else None,
+        "key_rate_elsewhere": float(by_decision[~in_event].mean()) if (~in_event).any() else None,
         "events_with_key_frame": {kind: float(np.mean(v)) for kind, v in sorted(covered.items())},
         "_frames": frames,  # per clip, per frame mean render MSE (for the plot; not written)
     }
@@ -173,7 +234,7 @@ def linearity(clips: list[EncodedClip], loss: AvatarLoss, window: int = LINEARIT
     sums = {"always_encode": [], "interpolated_encoder": [], "interpolated_truth": []}
     first = {}
     for c, clip in enumerate(clips):
-        n = len(clip.early)
+        n = len(clip.batch["z"])
         series = {k: torch.zeros(n) for k in sums}
         truth = {"z": clip.batch["z"], "g": clip.batch["g"]}
         covered = torch.zeros(n, dtype=torch.bool)
@@ -224,7 +285,9 @@ def latex_run(run_dir: Path, loaded, request: LatexRequest, device, backend, bar
     spec = task_preset(run.preset)
     torch.manual_seed(0)
     bar.set_postfix_str(f"{_label(run_dir)}: early head")
-    head = early_head(run_dir, net, task.data, step)
+    per_view = request.granularity == "view"
+    head = (view_heads if per_view else early_head)(run_dir, net, task.data, step)
+    streamer = clip_streamer(net, head)
     loss = AvatarLoss(task.data.z.shape[1], spec.render_size).eval()
     bar.set_postfix_str(f"{_label(run_dir)}: videos")
     videos = synthesize_videos(spec, run.seed, request.frames)
@@ -234,47 +297,78 @@ def latex_run(run_dir: Path, loaded, request: LatexRequest, device, backend, bar
         encode_clip(net, head, task.data, extreme[task.data.identity[extreme] == i])
         for i in task.data.identity[extreme].unique().tolist()
     ]
-    if request.thresholds is None:
+    if request.thresholds is not None:
+        thresholds = list(request.thresholds)
+    elif per_view:
+        calibration = video_clips(net, head, synthesize_videos(spec, run.seed, request.frames,
+                                                               stream=CALIBRATION_STREAM))  # fmt: skip
+
+        def skipped(threshold: float) -> float:
+            keys = np.concatenate([streamer(clip, request.policy(threshold))[1] for clip in calibration])
+            return 1 - keys.mean()
+
+        # codes are in units of the outputs' spread over the training frames: 10 skips all but the first T
+        thresholds = [bisect_threshold(skipped, r, 10.0, steps=VIEW_BISECTION_STEPS) for r in request.skip_ratios]
+    else:
         calibration = synthesize_videos(spec, run.seed, request.frames, stream=CALIBRATION_STREAM)
         codes = [clip.early for clip in video_clips(net, head, calibration)]
         thresholds = [threshold_for_skip_ratio(codes, r, request.policy()) for r in request.skip_ratios]
-    else:
-        thresholds = list(request.thresholds)
     rows = []
     for threshold in sorted(set(thresholds)):
         bar.set_postfix_str(f"{_label(run_dir)}: threshold {threshold:.4g}")
         policy = request.policy(threshold)
-        row = {"threshold": threshold, **stream_clips(clips, policy, loss)}
-        ext = stream_clips(extreme_clips, policy, loss)
+        row = {"threshold": threshold, **stream_clips(clips, policy, loss, streamer)}
+        ext = stream_clips(extreme_clips, policy, loss, streamer)
         row["extreme"] = {"skip_ratio": ext["skip_ratio"], "mean": ext["mean"]}
         rows.append(row)
     bar.set_postfix_str(f"{_label(run_dir)}: measuring on {device.name}")
-    networks = {
-        "encoder_ms": net,
-        "key_frame_ms": KeyFrameNetwork(net, head),
-        "skipped_frame_ms": EarlyHeadNetwork(net, head),
-    }
+    if per_view:
+        views = list(head.heads)
+        sizes = {v: int(t.shape[1]) for v, t in clips[0].parts.items()}
+        networks = {
+            "encoder_ms": net,
+            "decision_ms": ViewHeadsNetwork(net, head),
+            **{f"part_ms.{v}": ViewPartNetwork(net, v) for v in views},
+            "fuse_ms": FuseNetwork(net, sizes),
+        }
+        flops = view_flops(net, head, sizes)
+    else:
+        views = []
+        networks = {
+            "encoder_ms": net,
+            "key_frame_ms": KeyFrameNetwork(net, head),
+            "skipped_frame_ms": EarlyHeadNetwork(net, head),
+        }
+        flops = frame_flops(net, head)
     samples: dict[str, list[float]] = {k: [] for k in networks}
-    for _ in range(MEASURE_ROUNDS):  # interleaved rounds, so a slow spell of the machine hits all three alike
+    for _ in range(MEASURE_ROUNDS):  # interleaved rounds, so a slow spell of the machine hits all alike
         for k, network in networks.items():
             samples[k].append(measure_encoder(network, device, backend, request.workdir).median_ms)
     latency = {k: float(np.median(v)) for k, v in samples.items()}
     always = rows[0] if rows[0]["threshold"] == 0 else None
     for row in rows:
         sr = row["skip_ratio"]
-        row["frame_ms"] = (
-            latency["encoder_ms"] if row["threshold"] == 0 else
-            (1 - sr) * latency["key_frame_ms"] + sr * latency["skipped_frame_ms"]
-        )  # fmt: skip
+        if row["threshold"] == 0:  # always encode: the encoder alone, no head
+            row["frame_ms"], row["mflops"] = latency["encoder_ms"], flops["encoder"] / 1e6
+        elif per_view:
+            rates = dict(zip(views, row["key_rates"], strict=True))
+            row["frame_ms"] = (
+                latency["decision_ms"] + latency["fuse_ms"] + sum(rates[v] * latency[f"part_ms.{v}"] for v in views)
+            )
+            row["mflops"] = (flops["decision"] + flops["fuse"] + sum(rates[v] * flops["parts"][v] for v in views)) / 1e6
+        else:
+            row["frame_ms"] = (1 - sr) * latency["key_frame_ms"] + sr * latency["skipped_frame_ms"]
+            row["mflops"] = ((1 - sr) * flops["key_frame"] + sr * flops["skipped_frame"]) / 1e6
         row["speedup"] = latency["encoder_ms"] / row["frame_ms"]
         if always is not None:
             row["mse_increase"] = row["mean"] / always["mean"] - 1
-    flops = frame_flops(net, head)
     return {
         "run_dir": str(run_dir),
         "label": _label(run_dir),
         "encoder": run.encoder,
         "preset": run.preset,
+        "granularity": request.granularity,
+        "views": views,
         "flops": flops,
         "head_share_of_encoder_flops": flops["head"] / flops["encoder"],
         "latency": latency,
@@ -290,22 +384,20 @@ def latex_run(run_dir: Path, loaded, request: LatexRequest, device, backend, bar
 def table_lines(results: list[dict[str, Any]], device: str) -> list[str]:
     """The Table 3 analog, one row per encoder and threshold."""
     lines = [
-        f"| model | LATEX | skip ratio | MFLOPs / frame | {device} ms / frame | speed-up | render MSE (F / L / R) | "
-        "mean | vs always-encode | +% | event frames | winks | extreme (skip) |",
+        f"| model | LATEX | skipped (frames or views) | MFLOPs / frame | {device} ms / frame | speed-up | "
+        "render MSE (F / L / R) | mean | vs always-encode | +% | event frames | winks | extreme (skip) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        f = r["flops"]
         for row in r["rows"]:
             sr = row["skip_ratio"]
-            mflops = f["encoder"] if row["threshold"] == 0 else (1 - sr) * f["key_frame"] + sr * f["skipped_frame"]
             inc = f"{100 * row['mse_increase']:+.1f}" if "mse_increase" in row else "-"
             ev = "-" if row["events"] is None else f"{row['events']:.2f}"
             wk = "-" if row["winks"] is None else f"{row['winks']:.2f}"
-            latex = "off" if row["threshold"] == 0 else f"θ={row['threshold']:.4g}"
+            latex = "off" if row["threshold"] == 0 else f"per {r['granularity']} θ={row['threshold']:.4g}"
             lines.append(
                 f"| {r['label']} | {latex} | "
-                f"{100 * sr:.1f}% | {mflops / 1e6:.2f} | {row['frame_ms']:.3f} | {row['speedup']:.2f}x | "
+                f"{100 * sr:.1f}% | {row['mflops']:.2f} | {row['frame_ms']:.3f} | {row['speedup']:.2f}x | "
                 f"{row['front']:.2f} / {row['left']:.2f} / {row['right']:.2f} | {row['mean']:.2f} | "
                 f"{row['vs_always_encode']:.2f} | {inc} | {ev} | {wk} | "
                 f"{row['extreme']['mean']:.2f} ({100 * row['extreme']['skip_ratio']:.0f}%) |"
@@ -336,7 +428,8 @@ def run_latex(request: LatexRequest) -> tuple[dict[str, Any], list[str]]:
             results.append(latex_run(run_dir, run, request, device, backend, bar))
             bar.update()
     out = Path(request.out_dir)
-    settings = {k: v for k, v in asdict(request).items() if k in ("window", "decision", "extrapolation", "frames")}
+    kept = ("granularity", "window", "decision", "extrapolation", "frames")
+    settings = {k: v for k, v in asdict(request).items() if k in kept}
     report = {"device": device.name, "settings": settings, "runs": _public(results)}
     write_json(out / "latex.json", report)
     lines = table_lines(results, device.name)

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hwnas.core.errors import HwnasError
 from hwnas.ops.conv import ConvBNAct
 from hwnas.space.network import ViewPyramid
+from hwnas.tasks.avatar.network import VIEW_ORDER
 
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 # base width of EEM per task preset: the `paper` one gives about 2.9 GFLOPs for three 192x192 views
@@ -70,6 +71,19 @@ class EEMEncoder(nn.Module):
     def early_taps(self, inputs: dict[str, torch.Tensor]) -> list[tuple[nn.Module, torch.Tensor]]:
         """Per view its first conv and that conv's input: where an early prediction head reads the frame."""
         return [(enc.body[0], self._view(inputs["views"], i)) for i, enc in enumerate(self.views)]
+
+    def view_taps(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[tuple[nn.Module, torch.Tensor]]]:
+        """Per view its first conv and that conv's input (one tap per view)."""
+        return {view: [tap] for view, tap in zip(VIEW_ORDER, self.early_taps(inputs), strict=True)}
+
+    def view_parts(self, inputs: dict[str, torch.Tensor], views: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Per view (all, or ``views``) its view encoder's features; ``fuse`` maps all three to the outputs."""
+        return {v: self.views[VIEW_ORDER.index(v)](self._view(inputs["views"], VIEW_ORDER.index(v)))
+                for v in (views or VIEW_ORDER)}  # fmt: skip
+
+    def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = self.trunk(torch.cat([parts[v] for v in VIEW_ORDER], 1))
+        return {"z": self.z(h), "g": self.g(h), "y": self.y(h)}
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         views = inputs["views"]

@@ -35,3 +35,6 @@ class AvatarNetwork(ArchitectureNetwork):
 
     def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return avatar_outputs(super().encode(views))
+
+    def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return avatar_outputs(super().fuse(parts))
