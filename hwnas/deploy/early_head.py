@@ -65,17 +65,23 @@ def fit_early_head(
     return ridge_head(torch.cat(xs), torch.cat(ys))
 
 
-@torch.no_grad()
-def ridge_head(x: torch.Tensor, y: torch.Tensor, grid: int = GRID) -> EarlyHead:
-    """The head whose linear map is the ridge regression of ``y`` on the pooled features ``x``."""
+def ridge(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight (x dims, y dims), bias) of the ridge regression of ``y`` on ``x``."""
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc = x - x_mean
     gram = xc.T @ xc
-    ridge = RIDGE * gram.diagonal().mean().clamp(min=1e-12)
-    weight = torch.linalg.solve(gram + ridge * torch.eye(len(gram), dtype=gram.dtype), xc.T @ (y - y_mean))
+    strength = RIDGE * gram.diagonal().mean().clamp(min=1e-12)
+    weight = torch.linalg.solve(gram + strength * torch.eye(len(gram), dtype=gram.dtype), xc.T @ (y - y_mean))
+    return weight, y_mean - x_mean @ weight
+
+
+@torch.no_grad()
+def ridge_head(x: torch.Tensor, y: torch.Tensor, grid: int = GRID) -> EarlyHead:
+    """The head whose linear map is the ridge regression of ``y`` on the pooled features ``x``."""
+    weight, bias = ridge(x, y)
     head = EarlyHead(x.shape[1], y.shape[1], grid)
     head.linear.weight.copy_(weight.T.float())
-    head.linear.bias.copy_((y_mean - x_mean @ weight).float())
+    head.linear.bias.copy_(bias.float())
     return head.eval()
 
 

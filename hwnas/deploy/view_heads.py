@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from hwnas.deploy.early_head import EarlyHead, _pooled, deployed_flops, ridge_head
+from hwnas.deploy.early_head import EarlyHead, _pooled, deployed_flops, ridge, ridge_head
 
 VIEW_GRID = 8  # finer than the frame head's 4: one view's taps must tell its own small changes (docs/latex.md)
 RANK = 8  # principal components of a view's part the head predicts: keeps the head under 2 % of the encoder
@@ -91,11 +91,9 @@ def fit_view_heads(net: nn.Module, batches: Iterable[torch.Tensor], rank: int = 
         codes[view] = centred @ basis.T
         heads[view] = ridge_head(torch.cat(taps[view]), codes[view], VIEW_GRID)
     # the fusion's linear fit: decision outputs (in spreads) from every view's codes; a view's block is its effect
-    fit = ridge_head(torch.cat(list(codes.values()), 1), out / spread, 1)
-    effect = fit.linear.weight.data.T.double()
-    sizes = [len(c.T) for c in codes.values()]
-    effects = dict(zip(codes, effect.split(sizes), strict=True))
-    return ViewHeads(heads, {v: e.float() for v, e in effects.items()})
+    effect, _ = ridge(torch.cat(list(codes.values()), 1), out / spread)
+    effects = dict(zip(codes, effect.float().split([c.shape[1] for c in codes.values()]), strict=True))
+    return ViewHeads(heads, effects)
 
 
 class ViewHeadsNetwork(nn.Module):

@@ -20,6 +20,7 @@ class ArchitectureNetwork(nn.Module):
         self.arch = arch
         self.views = list(preset.views)
         self.branch_keys = [f"{b.view}.{b.branch}" for b in arch.branches]
+        self.view_branches = {v: [k for k in self.branch_keys if k.split(".")[0] == v] for v in self.views}
         self.branches = nn.ModuleDict(
             {
                 key.replace(".", "__"): nn.Sequential(*[s.build_module() for s in arch.branch_specs(preset, b)])
@@ -29,6 +30,10 @@ class ArchitectureNetwork(nn.Module):
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.regress_from = preset.regressor
+
+    def branch(self, key: str) -> nn.Sequential:
+        """The branch ``view.branch`` (module names cannot hold dots)."""
+        return self.branches[key.replace(".", "__")]
 
     @property
     def output_names(self) -> list[str]:
@@ -51,35 +56,29 @@ class ArchitectureNetwork(nn.Module):
         that module's input: where an early prediction head reads the frame."""
         taps = []
         for view in self.views:
-            keys = [k for k in self.branch_keys if k.split(".")[0] == view]
+            keys = self.view_branches[view]
             key = f"{view}.{self.regress_from}" if f"{view}.{self.regress_from}" in keys else keys[0]
-            taps.append((self.branches[key.replace(".", "__")][0], inputs[view]))
+            taps.append((self.branch(key)[0], inputs[view]))
         return taps
 
     def view_taps(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[tuple[nn.Module, torch.Tensor]]]:
         """Per view the first module of each of its branches and that module's input: where a per-view early
         head reads the frame."""
-        return {
-            view: [(self.branches[k.replace(".", "__")][0], inputs[view]) for k in self.branch_keys
-                   if k.split(".")[0] == view]
-            for view in self.views
-        }  # fmt: skip
+        return {view: [(self.branch(k)[0], inputs[view]) for k in keys] for view, keys in self.view_branches.items()}
 
     def view_parts(self, inputs: dict[str, torch.Tensor], views: list[str] | None = None) -> dict[str, torch.Tensor]:
         """Per view (all, or ``views``) what its branches compute, concatenated in branch order: the part of the
         network a per-view skip policy runs or holds. ``fuse`` turns every view's part into the outputs."""
         return {
-            view: torch.cat([self.branches[k.replace(".", "__")](inputs[view]) for k in self.branch_keys
-                             if k.split(".")[0] == view], 1)
+            view: torch.cat([self.branch(k)(inputs[view]) for k in self.view_branches[view]], 1)
             for view in (views or self.views)
-        }  # fmt: skip
+        }
 
     def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The outputs from every view's part: ``encode(inputs)`` equals ``fuse(view_parts(inputs))``."""
         out = {}
-        for view in self.views:
-            keys = [k for k in self.branch_keys if k.split(".")[0] == view]
-            sizes = [self.branches[k.replace(".", "__")][-1].out_features for k in keys]
+        for view, keys in self.view_branches.items():
+            sizes = [self.branch(k)[-1].out_features for k in keys]
             out.update(zip(keys, parts[view].split(sizes, 1), strict=True))
         if self.regressor is not None:
             features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
@@ -88,7 +87,7 @@ class ArchitectureNetwork(nn.Module):
 
     def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""
-        out = {key: self.branches[key.replace(".", "__")](views[key.split(".")[0]]) for key in self.branch_keys}
+        out = {key: self.branch(key)(views[key.split(".")[0]]) for key in self.branch_keys}
         if self.regressor is not None:
             features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
             out[REGRESSED] = self.regressor(torch.cat(features, 1))

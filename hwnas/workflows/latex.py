@@ -77,9 +77,11 @@ class LatexRequest:
     device_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
-    def policy(self, threshold: float = 0.0) -> LatexPolicy:
+    def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
             raise HwnasError(f"unknown granularity {self.granularity!r}; choose from {', '.join(GRANULARITIES)}")
+
+    def policy(self, threshold: float = 0.0) -> LatexPolicy:
         return LatexPolicy(threshold, self.window, self.decision, self.extrapolation)
 
 
