@@ -379,3 +379,51 @@ def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
         verdicts[mode] = sum(says_op0) / len(says_op0)
     assert verdicts["gates"] == 1.0
     assert verdicts["hard"] < 0.5
+
+
+@pytest.mark.parametrize("end", ["largest", "smallest"])
+def test_the_sandwich_ends_are_exact_children_at_the_ends_of_the_latency_range(end, tiny_lut):
+    """A pass with ``Sampling(end=...)`` computes the largest (smallest) child — no random architecture is
+    predicted slower (faster) — as its stand-alone network with the inherited weights would, whatever the
+    architecture parameters favour."""
+    torch.manual_seed(0)
+    net = Supernet(TINY).train()
+    for layer in (layer for b in net.branches for layer in b.layers):
+        layer.alpha_op.data.normal_(0, 3)  # the search's favourites must not matter
+    arch = net.end_architecture(end)
+    table = LatencyTable.load(tiny_lut["table"])
+    ms = table.predict_ms(arch.op_specs(TINY))
+    others = [table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(30)]
+    assert ms >= max(others) if end == "largest" else ms <= min(others)
+    size = max(max(r) for r in TINY.resolutions.values())
+    x = torch.randn(2, len(TINY.views), size, size)
+    net.sampling = Sampling(1.0, "hard", hard_width=True, end=end)
+    net.set_end(end)
+    got, want = net(x), net.child(arch).train()(x)
+    for key in want:
+        assert torch.allclose(got[key], want[key], atol=1e-5), key
+
+
+def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_passes(tiny_lut):
+    from hwnas.search.loop import weight_paths
+    from hwnas.search.random_search import random_search
+    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.train.objective import TaskRequest
+    from hwnas.train.trainer import TrainConfig, Trainer
+
+    task = AvatarTask.create(TaskRequest("tiny"))
+    config = SearchConfig(target_ms=1.0, steps=8, batch=4, render_size=24, weight_sampling="sandwich")
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    trainer = Trainer(net, task, TrainConfig(1, 4), params=net.weight_parameters())
+    paths = weight_paths(net, config, step=0, tau=1.0)
+    assert len(paths) == 4 and config.weight_passes == 32
+    trainer.step(task.batch(torch.arange(4)), 0, paths)
+    for layer in (layer for b in net.branches for layer in b.layers):
+        for end in ("largest", "smallest"):
+            op = layer.candidates[layer.ends[end][0]]
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters()), (end, op)
+    table = LatencyTable.load(tiny_lut["table"])
+    target = table.predict_ms(Architecture.sample(TINY, random.Random(0)).op_specs(TINY))
+    result = random_search(TINY, table, task, dataclasses.replace(config, target_ms=target), candidates=2)
+    assert sum(h["steps"] for h in result.history) == config.weight_passes

@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
 LATENCY_LOSSES = ("squared-log", "log", "hinge")
 OP_SAMPLING = ("hard", "soft")
 WIDTH_SAMPLING = ("hard", "soft")
-WEIGHT_SAMPLING = ("policy", "uniform")
+WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
+SANDWICH_PATHS = 4  # the largest child, the smallest, and two uniform draws
 METHODS = ("differentiable", "random")
 TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
@@ -38,7 +39,9 @@ class SearchConfig:
     # "soft": FBNetV2's Gumbel-weighted mixture of width masks, which no child computes
     width_sampling: str = "hard"
     # the paths of the weight steps after the warm-up: "policy", drawn from the architecture distribution
-    # (FBNet, GDAS); "uniform", every choice alike (SPOS), so the shared weights rank every child alike
+    # (FBNet, GDAS); "uniform", every choice alike (SPOS), so the shared weights rank every child alike;
+    # "sandwich", the largest and the smallest child and two uniform paths on each batch, their gradients added
+    # (BigNAS's sandwich rule): the best-ranking variant measured (docs/search-quality.md), 4x the weight passes
     weight_sampling: str = "policy"
     checkpoint_every: int = 25
 
@@ -50,6 +53,11 @@ class SearchConfig:
         for name, choices in (("width_sampling", WIDTH_SAMPLING), ("weight_sampling", WEIGHT_SAMPLING)):
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")
+
+    @property
+    def weight_passes(self) -> int:
+        """Forward/backward passes of the weights over the search: the budget random search gets."""
+        return self.steps * (SANDWICH_PATHS if self.weight_sampling == "sandwich" else 1)
 
 
 def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:

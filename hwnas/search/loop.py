@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,6 @@ def search(
     model = data_parallel(net, torch_device, find_unused=True, replicated=policies)  # net itself in one process
     soft = config.op_sampling == "soft"
     hard_width = config.width_sampling == "hard"
-    uniform = config.weight_sampling == "uniform"
     latency = LatencyModel(preset, table)
     task = task.to(device)
     weights = Trainer(
@@ -114,16 +114,8 @@ def search(
     bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress or not world.is_main)
     for step in range(first, config.steps):
         tau = temperature(step, config)
-        # weight step: one sampled path (or all, soft); during the warm-up, or always with uniform weight
-        # sampling, every choice alike
-        alike = uniform or step < config.warmup
-        net.sampling = Sampling(tau, "soft" if soft else "hard", hard_width, uniform=uniform)
-        for policy in net.policies.values():
-            if alike:
-                policy.sample_uniform()
-            else:
-                policy.sample(tau)
-        loss = weights.step(_batch(task, weight_split, config.batch, g, device), step)
+        batch = _batch(task, weight_split, config.batch, g, device)
+        loss = weights.step(batch, step, weight_paths(net, config, step, tau))
         record = {"step": step, "tau": tau, "weight_loss": mean_over_ranks(loss).item()}
         if step >= config.warmup:
             # architecture step: comparative op gradients (gates), the exact expected latency over every choice
@@ -172,6 +164,31 @@ def search(
     arch = fit_to_target(net, table, config.target_ms)
     predicted = table.predict_ms(arch.op_specs(preset))
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
+
+
+def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> list[Callable[[], None]]:
+    """The paths one weight step trains on its batch, each a set-up of the supernet: one sampled path (every
+    op of it with soft ops) — during the warm-up, or always with uniform weight sampling, every choice alike —
+    or the sandwich rule's largest child, smallest child and two uniform paths."""
+    ops = "soft" if config.op_sampling == "soft" else "hard"
+    hard_width = config.width_sampling == "hard"
+
+    def path(alike: bool, end: str | None = None) -> Callable[[], None]:
+        def setup() -> None:
+            uniform = config.weight_sampling != "policy"
+            net.sampling = Sampling(tau, ops, hard_width, uniform=uniform, end=end)
+            for policy in net.policies.values():
+                if alike:
+                    policy.sample_uniform()
+                else:
+                    policy.sample(tau)
+            net.set_end(end)
+
+        return setup
+
+    if config.weight_sampling == "sandwich":
+        return [path(True, "largest"), path(True, "smallest"), path(True), path(True)]
+    return [path(config.weight_sampling == "uniform" or step < config.warmup)]
 
 
 def _batch(task: Task, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:

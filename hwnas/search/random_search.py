@@ -1,7 +1,7 @@
 """Random search at equal budget: the baseline the differentiable search must beat.
 
 Draws architectures uniformly, keeps those the same LatencyTable predicts within the target's tolerance,
-trains each for an equal share of the search's step budget with the same task and trainer, and keeps the one
+trains each for an equal share of the search's weight passes with the same task and trainer, and keeps the one
 with the lowest loss on held-out training frames. With a run directory every candidate trains in its own
 checkpointed folder, so a killed random search resumes where it stopped.
 """
@@ -77,13 +77,14 @@ def random_search(
     progress: bool = False,
     jobs: JobOptions = IN_PROCESS,
 ) -> SearchResult:
-    """Spend ``config.steps`` weight steps in total, split evenly over the candidates; with ``jobs.ray`` the
-    candidates train at once as Ray tasks, each as it would here."""
+    """Spend the search's weight passes (``config.weight_passes``) in total, split evenly over the candidates,
+    one pass a training step; with ``jobs.ray`` the candidates train at once as Ray tasks, each as it would
+    here."""
     start = time.perf_counter()
     if run_dir is not None:
         bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
-    steps_each = max(config.steps // len(archs), 1)
+    steps_each = max(config.weight_passes // len(archs), 1)
     train_config = TrainConfig(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
     )

@@ -37,12 +37,18 @@ class Sampling:
     ``hard_width``: one sampled width per layer (straight-through), so that the pass computes exactly one child;
     otherwise FBNetV2's Gumbel-weighted mixture of the width masks, which no child computes.
     ``uniform``: every op and width equally likely, whatever the architecture parameters say (SPOS's weight
-    training: the shared weights do not follow the search's current favourites)."""
+    training: the shared weights do not follow the search's current favourites).
+    ``end``: ``"largest"`` or ``"smallest"`` fixes every layer to its op with the most (fewest) weights at its
+    widest (narrowest) width, whatever the other fields say: the two ends of the sandwich rule's path set."""
 
     tau: float = 5.0
     ops: str = "soft"
     hard_width: bool = False
     uniform: bool = False
+    end: str | None = None
+
+
+ENDS = ("largest", "smallest")
 
 
 class MixedLayer(nn.Module):
@@ -73,6 +79,12 @@ class MixedLayer(nn.Module):
                     f"hidden_masks_{k}", width_masks(tuple(w * op.expansion for w in layer.in_widths)), persistent=False
                 )
         self.widths = layer.out_widths
+        weights = [sum(p.numel() for p in op.parameters()) for op in self.candidates]
+        widest = self.widths.index(max(self.widths))
+        self.ends = {  # (op, width) index of the largest and the smallest child
+            "largest": (weights.index(max(weights)), widest),
+            "smallest": (weights.index(min(weights)), self.widths.index(min(self.widths))),
+        }
         self.alpha_op = nn.Parameter(torch.zeros(len(layer.ops)))
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
         self.register_buffer("masks", width_masks(layer.out_widths))
@@ -86,11 +98,13 @@ class MixedLayer(nn.Module):
         if w_in is None:
             n = len(self.same_width)
             w_in = torch.ones(n, device=x.device) / n
-        alpha_op, alpha_width = (
-            (torch.zeros_like(self.alpha_op), torch.zeros_like(self.alpha_width))
-            if how.uniform
-            else (self.alpha_op, self.alpha_width)
-        )
+        if how.end is not None:
+            op, width = self.ends[how.end]
+            alpha_op, alpha_width = _certain(self.alpha_op, op), _certain(self.alpha_width, width)
+        elif how.uniform:
+            alpha_op, alpha_width = torch.zeros_like(self.alpha_op), torch.zeros_like(self.alpha_width)
+        else:
+            alpha_op, alpha_width = self.alpha_op, self.alpha_width
         w_width = F.gumbel_softmax(alpha_width, tau=how.tau, hard=how.hard_width)
         run = partial(self._run, x=x, w_in=w_in, w_out=w_width)
         if how.ops == "gates" and len(self.candidates) > 1:
@@ -130,6 +144,13 @@ class MixedLayer(nn.Module):
         return gates[0] * outputs[0] + gates[1] * outputs[1]
 
 
+def _certain(logits: torch.Tensor, index: int, certainty: float = 1e4) -> torch.Tensor:
+    """Logits (no gradient) under which ``index`` is drawn whatever the Gumbel noise."""
+    out = torch.full_like(logits, -certainty).detach()
+    out[index] = certainty
+    return out
+
+
 class BranchSupernet(nn.Module):
     def __init__(self, preset: SpacePreset, view: str, branch: str, size: int):
         super().__init__()
@@ -164,6 +185,25 @@ class Supernet(nn.Module):
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.sampling = Sampling()
+
+    def set_end(self, end: str | None) -> None:
+        """Put every view at its largest or smallest resolution (``end``), or leave the policies' draws."""
+        if end is not None:
+            for view, policy in self.policies.items():
+                choices = self.preset.resolutions[view]
+                policy.current = choices.index((max if end == "largest" else min)(choices))
+
+    def end_architecture(self, end: str) -> Architecture:
+        """The child a pass with ``Sampling(end=end)`` after ``set_end(end)`` computes."""
+        branches = []
+        for b in self.branches:
+            layers = tuple(
+                LayerChoice(layer.ops_names[layer.ends[end][0]], layer.widths[layer.ends[end][1]]) for layer in b.layers
+            )
+            branches.append(BranchChoice(b.view, b.branch, layers))
+        pick = max if end == "largest" else min
+        resolutions = {v: pick(self.preset.resolutions[v]) for v in self.views}
+        return Architecture(self.preset.space, self.preset.preset, resolutions, tuple(branches))
 
     def resolutions(self) -> dict[str, int]:
         return {v: self.preset.resolutions[v][self.policies[v].current] for v in self.views}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +52,20 @@ class Trainer:
             self.optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) if cosine else 1.0
         )
 
-    def step(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
-        loss = self.task.loss(self.model(batch["views"]), batch, step)
+    def step(self, batch: dict[str, torch.Tensor], step: int, paths: Sequence[Callable[[], None]] = ()) -> torch.Tensor:
+        """One optimiser step; returns the loss. ``paths``: set-ups of the model (a supernet's path) whose
+        gradients on this batch add up before the step (the sandwich rule), their mean loss returned."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses = []
+        for setup in paths or (None,):
+            if setup is not None:
+                setup()
+            loss = self.task.loss(self.model(batch["views"]), batch, step)
+            loss.backward()
+            losses.append(loss.detach())
         self.optimizer.step()
         self.schedule.step()
-        return loss.detach()
+        return torch.stack(losses).mean()
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
