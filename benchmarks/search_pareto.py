@@ -36,6 +36,7 @@ from hwnas.core.jobs import JobOptions, map_jobs
 from hwnas.core.plots import pareto
 from hwnas.deploy.endtoend import measure_encoder
 from hwnas.lut.fidelity import kendall
+from hwnas.search.config import WEIGHT_SAMPLING
 from hwnas.search.extremes import latency_range
 from hwnas.space import get_preset
 from hwnas.tasks.avatar.avatar_task import AvatarTask
@@ -118,6 +119,9 @@ def main() -> None:
     parser.add_argument("--search-steps", type=int, default=None, help="default: the task's")
     parser.add_argument("--train-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--torch-device", default="cpu", help="where searches and trainings run")
+    parser.add_argument("--weight-sampling", choices=WEIGHT_SAMPLING, default=WEIGHT_SAMPLING[0],
+                        help="the searches' weight sampling (random search gets its weight passes); not the "
+                        "default: named in the results")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
     parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
@@ -137,6 +141,8 @@ def main() -> None:
     name = (
         f"pareto-avatar-{args.preset}-{args.device}-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
     )
+    if args.weight_sampling != WEIGHT_SAMPLING[0]:
+        name += f"-{args.weight_sampling}"
     out = args.out or Path("benchmarks/out") / name
     results = Results(args.results or Path("benchmarks/results") / f"{name}.json")
     if args.report_only:
@@ -207,7 +213,8 @@ class RowMaker:
             return {**self.train(row, row.label), "kind": "baseline"}
         outcome = run_search(
             SearchRequest("avatar", a.device, row.target_ms, preset=a.preset, method=row.method, steps=a.search_steps,
-                          seed=row.seed, ee_loss=row.ee_loss, out_dir=self.out / "search" / row.key.replace("/", "-"),
+                          seed=row.seed, ee_loss=row.ee_loss, settings={"weight_sampling": a.weight_sampling},
+                          out_dir=self.out / "search" / row.key.replace("/", "-"),
                           lut_dir=a.lut_dir, workdir=a.workdir, torch_device=a.torch_device, progress=False)
         )  # fmt: skip
         metrics = self.train(row, str(outcome.arch_path.resolve()))

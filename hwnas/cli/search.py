@@ -19,7 +19,7 @@ from hwnas.cli.options import (
 )
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import JobOptions
-from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
+from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
 
 
 @click.command("search")
@@ -60,6 +60,13 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
     "logits move by how ops compare); several times faster on a CPU.",
 )
 @choice_option(
+    "--weight-sampling",
+    WEIGHT_SAMPLING,
+    "The paths weight steps train after the warm-up. policy: drawn from the architecture distribution; "
+    "uniform: every choice alike; sandwich: the largest and smallest child and two uniform paths per batch "
+    "(ranks children best, docs/search-quality.md; 4x the weight passes, which random search then gets too).",
+)
+@choice_option(
     "--method",
     METHODS,
     "random: the equal-budget baseline (architectures predicted within 3% of the target, as the searched one, each "
@@ -97,8 +104,8 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_weight, op_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, ray, ray_address,
-           gpus_per_job, progress, workdir) -> None:  # fmt: skip
+           latency_weight, op_sampling, weight_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, ray,
+           ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
@@ -115,7 +122,8 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
         raise HwnasError(
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
-    settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling}
+    settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling,
+                "weight_sampling": weight_sampling}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
     request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,
