@@ -27,7 +27,7 @@ from hwnas.deploy.extrapolation import (
     run_view_stream,
     threshold_for_skip_ratio,
 )
-from hwnas.deploy.view_heads import FuseNetwork, ViewHeadsNetwork, ViewPartNetwork, fit_view_heads, view_flops
+from hwnas.deploy.view_heads import fit_view_heads, view_flops, view_pieces
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.avatar.data import _render, synthesize, task_preset
@@ -123,24 +123,28 @@ def test_view_parts_fuse_to_the_encoder_and_view_heads_cost_under_two_percent():
     torch.manual_seed(0)
     for net in (build_baseline("eem", "small", 80, 64, 16).eval(), AvatarNetwork(arch, space, 80).eval()):
         inputs = net.inputs_of(torch.rand(2, 3, 80, 80))
+        heads = fit_view_heads(net, [torch.rand(60, 3, 80, 80)])
         with torch.no_grad():
-            parts = net.view_parts(inputs)
+            parts = net.view_parts(net.view_stems(inputs))
             plain, fused = net.encode(inputs), net.fuse(parts)
             assert all(torch.equal(plain[k], fused[k]) for k in plain)
-            # the deployable pieces compute the same: each view's part alone, the fusion of the parts
+            # the deployable pieces compute the same: the heads (with the stems), each view's part from its
+            # stems, the fusion of the parts (unmoved: shift 0)
+            pieces = view_pieces(net, heads)
+            first = pieces["heads"].encode(inputs)
+            assert all(first[f"early_{v}"].std() > 0 for v in parts)
             for view in parts:
-                piece = ViewPartNetwork(net, view)
-                own = {k: v for k, v in inputs.items() if k in piece.deploy_inputs()}
+                piece = pieces[f"part-{view}"]
+                own = {k: first[k] for k in piece.deploy_inputs()}
                 assert torch.equal(piece.encode(own)[f"part_{view}"], parts[view])
-            sizes = {v: int(t.shape[1]) for v, t in parts.items()}
-            again = FuseNetwork(net, sizes).encode({f"part_{v}": t for v, t in parts.items()})
-            assert all(torch.equal(again[k], plain[k]) for k in plain)
-        heads = fit_view_heads(net, [torch.rand(60, 3, 80, 80)])
-        codes = ViewHeadsNetwork(net, heads).encode(inputs)
-        assert sorted(codes) == sorted(f"early_{v}" for v in parts) and all(c.std() > 0 for c in codes.values())
-        flops = view_flops(net, heads, sizes)
+            shifts = {f"shift_{v}": torch.zeros(2, heads.bases[v].in_features) for v in parts}
+            again = pieces["fuse"].encode({**{f"part_{v}": t for v, t in parts.items()}, **shifts})
+            assert all(torch.allclose(again[k], plain[k], atol=1e-6) for k in plain)
+        flops = view_flops(net, pieces)
         assert 0 < flops["head"] < 0.02 * flops["encoder"], flops
-        assert flops["fuse"] + sum(flops["parts"].values()) >= 0.95 * flops["encoder"], flops
+        # the parts go on from the stems the decision computed: together no more than the encoder and the heads
+        total = flops["decision"] + flops["fuse"] + sum(flops["parts"].values())
+        assert flops["encoder"] <= total <= 1.03 * flops["encoder"], flops
 
 
 def test_a_view_stream_encodes_only_the_view_that_moved():
@@ -157,6 +161,13 @@ def test_a_view_stream_encodes_only_the_view_that_moved():
     assert torch.equal(settled["mouth"][window:], parts["mouth"][window - 1].expand(n - window, 5))  # held
     every, all_keys = run_view_stream(early, parts, LatexPolicy(0.0, window))
     assert all_keys.all() and all(torch.equal(every[v], parts[v]) for v in parts)
+    # with the head's estimates, a held part follows the estimate's change since its key frame by the gain
+    estimates = {v: torch.randn(n, 5) for v in early}
+    half, half_keys = run_view_stream(early, parts, LatexPolicy(0.25, window, gain=0.5), estimates)
+    assert np.array_equal(half_keys, keys)
+    held, moved = parts["mouth"][window - 1], estimates["mouth"][window:] - estimates["mouth"][window - 1]
+    assert torch.allclose(half["mouth"][window:], held + 0.5 * moved)
+    assert torch.equal(half["mouth"][:window], parts["mouth"][:window])  # key frames stay as encoded
 
 
 def test_key_frame_network_is_the_encoder_plus_the_head_on_its_own_first_layer():
@@ -247,6 +258,27 @@ def test_hwnas_latex_per_view_reports_each_views_key_rate(tiny_eem, tmp_path):
     assert {"decision_ms", "fuse_ms", "part_ms.mouth"} <= set(run["latency"])
     assert run["head_share_of_encoder_flops"] > 0  # under 2 % at the small preset (test above); tiny is tinier
     assert (tiny_eem / "latex_view_heads.pt").is_file()
+    # exported, the per-view pieces run in onnxruntime compute what the exported encoder does
+    import onnxruntime as ort
+
+    r = run_hwnas("export", "--run-dir", str(tiny_eem), "--out", str(tmp_path / "enc.onnx"))
+    assert r.returncode == 0, r.stderr
+
+    def run(name: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = ort.InferenceSession(str(tmp_path / f"enc{name}.onnx"))
+        outputs = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})
+        return dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
+
+    shape = ort.InferenceSession(str(tmp_path / "enc.onnx")).get_inputs()[0].shape
+    views = np.random.default_rng(0).random(shape, dtype=np.float32)
+    whole = run("", {"views": views})
+    first = run(".heads", {"views": views})
+    parts: dict[str, np.ndarray] = {}
+    for view in ("left_eye", "right_eye", "mouth"):
+        parts.update(run(f".part-{view}", first))
+        parts[f"shift_{view}"] = np.zeros_like(first[f"code_{view}"])
+    fused = run(".fuse", parts)
+    assert all(np.allclose(fused[k], whole[k], atol=1e-4) for k in ("z", "g"))
 
 
 def test_latex_refuses_runs_it_cannot_stream(tmp_path):

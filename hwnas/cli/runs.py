@@ -95,25 +95,28 @@ def export(run_dir, arch_path, fmt, precision, out) -> None:
     avatar encoder, the branch outputs for other spaces.
 
     A run that `hwnas latex` gave an early head exports as LATEX runs it: <out> with the extra output z_early
-    (key frames) and <out stem>.early.<format>, the encoder's first layer and the head (skipped frames).
+    (key frames) and <out stem>.early.<format>, the encoder's first layer and the head (skipped frames). Per-view
+    heads (`hwnas latex --granularity view`) add the pieces a per-view stream runs: <out stem>.heads.<format>
+    (every frame), <out stem>.part-<view>.<format> (a view's key frames) and <out stem>.fuse.<format>.
 
     TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
     onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
     """
     from hwnas.deploy.early_head import EarlyHeadNetwork, KeyFrameNetwork
     from hwnas.deploy.export import export_encoder
-    from hwnas.workflows.latex import load_early_head
+    from hwnas.deploy.view_heads import view_pieces
+    from hwnas.workflows.latex import load_early_head, load_view_heads
     from hwnas.workflows.runs import architecture_network, load_trained
 
     if (run_dir is None) == (arch_path is None):
         raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
     if precision != "float32" and fmt != "tflite":
         raise HwnasError(f"--precision {precision} applies to --format tflite only; ONNX exports are float32")
-    head = None
+    head = view_heads = None
     if run_dir is not None:
         net = load_trained(run_dir)[2]
         out = out or run_dir / f"encoder.{fmt}"
-        head = load_early_head(run_dir)
+        head, view_heads = load_early_head(run_dir), load_view_heads(run_dir)
     else:
         net = architecture_network(arch_path)
         out = out or arch_path.with_suffix(f".{fmt}")
@@ -126,6 +129,12 @@ def export(run_dir, arch_path, fmt, precision, out) -> None:
             export_encoder(EarlyHeadNetwork(net, head), early, fmt, precision),
         ]
         click.echo(f"the run has a LATEX head: {out.name} adds the output z_early; {early.name} is the head alone")
+    if view_heads is not None:  # what per-view LATEX runs
+        pieces = view_pieces(net, view_heads)
+        paths += [
+            export_encoder(m, out.with_name(f"{out.stem}.{k}{out.suffix}"), fmt, precision) for k, m in pieces.items()
+        ]
+        click.echo(f"the run has per-view LATEX heads: {', '.join(p.name for p in paths[-len(pieces) :])}")
     for path in paths:
         click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
 

@@ -58,18 +58,22 @@ DECISIONS = ("previous", "last-key")
 @dataclass(frozen=True)
 class LatexPolicy:
     """How a stream decides and fills in: the threshold on the early code's RMS difference, the window T, the
-    decision's reference frame and the extrapolation."""
+    decision's reference frame and the extrapolation; per view, the gain with which a held part follows the
+    head's estimate of its change (``run_view_stream``)."""
 
     threshold: float
     window: int = 8
     decision: str = "last-key"
     extrapolation: str = "hold"
+    gain: float = 0.0
 
     def __post_init__(self):
         if self.window < 2:
             raise ValueError(f"the extrapolation window T must be at least 2 frames, not {self.window}")
         if not self.threshold >= 0:
             raise ValueError(f"the threshold must be a non-negative number, not {self.threshold}")
+        if not 0 <= self.gain <= 1:
+            raise ValueError(f"the gain must lie in [0, 1], not {self.gain}")
         if self.decision not in DECISIONS or self.extrapolation not in EXTRAPOLATIONS:
             raise ValueError(f"unknown decision {self.decision!r} or extrapolation {self.extrapolation!r}")
 
@@ -112,18 +116,31 @@ def run_stream(
 
 
 def run_view_stream(
-    early: Mapping[str, torch.Tensor], parts: Mapping[str, torch.Tensor], policy: LatexPolicy
+    early: Mapping[str, torch.Tensor],
+    parts: Mapping[str, torch.Tensor],
+    policy: LatexPolicy,
+    estimates: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     """A whole video with a decision per view (deploy/view_heads.py): each view is a stream of its own, of its
     head's codes ``early[view]`` and its part of the encoder ``parts[view]`` (read only on the view's key
-    frames). Returns every frame's parts as the streams settled them (``net.fuse`` makes the outputs) and a
-    (frames, views) key mask."""
+    frames). With ``estimates`` (per view the head's estimate of its part on every frame, up to a constant) a
+    held part moves by ``policy.gain`` times the estimate's change since the key frame. Returns every frame's
+    parts as the streams settled them (``net.fuse`` makes the outputs) and a (frames, views) key mask."""
     settled, keys = {}, []
     for view, codes in early.items():
         out, view_keys = run_stream(codes, lambda t, v=view: {"part": parts[v][t]}, policy)
         settled[view] = out["part"]
+        if estimates is not None and policy.gain:
+            settled[view] = settled[view] + policy.gain * since_key(estimates[view], view_keys)
         keys.append(view_keys)
     return settled, np.stack(keys, 1)
+
+
+def since_key(values: torch.Tensor, keys: np.ndarray) -> torch.Tensor:
+    """Each frame's value minus the value at the last key frame up to it (zero on key frames; the first frame
+    is a key frame)."""
+    last = np.maximum.accumulate(np.where(keys, np.arange(len(keys)), 0))
+    return values - values[torch.from_numpy(last)]
 
 
 def bisect_threshold(skipped: Callable[[float], float], ratio: float, high: float, steps: int = 40) -> float:

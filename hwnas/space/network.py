@@ -61,21 +61,26 @@ class ArchitectureNetwork(nn.Module):
             taps.append((self.branch(key)[0], inputs[view]))
         return taps
 
-    def view_taps(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[tuple[nn.Module, torch.Tensor]]]:
-        """Per view the first module of each of its branches and that module's input: where a per-view early
-        head reads the frame."""
-        return {view: [(self.branch(k)[0], inputs[view]) for k in keys] for view, keys in self.view_branches.items()}
+    def view_stems(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        """Per view the output of each of its branches' first module (stem), in branch order: where a per-view
+        early head reads the frame, and where ``view_parts`` goes on from."""
+        return {view: [self.branch(k)[0](inputs[view]) for k in keys] for view, keys in self.view_branches.items()}
 
-    def view_parts(self, inputs: dict[str, torch.Tensor], views: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """Per view (all, or ``views``) what its branches compute, concatenated in branch order: the part of the
-        network a per-view skip policy runs or holds. ``fuse`` turns every view's part into the outputs."""
+    def view_parts(
+        self, stems: dict[str, list[torch.Tensor]], views: list[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per view (all, or ``views``) what its branches compute from their stems, concatenated in branch
+        order: the part of the network a per-view skip policy runs or holds. ``fuse`` turns every view's part
+        into the outputs: ``encode(inputs) == fuse(view_parts(view_stems(inputs)))``."""
         return {
-            view: torch.cat([self.branch(k)(inputs[view]) for k in self.view_branches[view]], 1)
+            view: torch.cat(
+                [self.branch(k)[1:](m) for k, m in zip(self.view_branches[view], stems[view], strict=True)], 1
+            )
             for view in (views or self.views)
         }
 
     def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The outputs from every view's part: ``encode(inputs)`` equals ``fuse(view_parts(inputs))``."""
+        """The outputs from every view's part."""
         out = {}
         for view, keys in self.view_branches.items():
             sizes = [self.branch(k)[-1].out_features for k in keys]

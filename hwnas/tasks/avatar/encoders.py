@@ -72,14 +72,18 @@ class EEMEncoder(nn.Module):
         """Per view its first conv and that conv's input: where an early prediction head reads the frame."""
         return [(enc.body[0], self._view(inputs["views"], i)) for i, enc in enumerate(self.views)]
 
-    def view_taps(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[tuple[nn.Module, torch.Tensor]]]:
-        """Per view its first conv and that conv's input (one tap per view)."""
-        return {view: [tap] for view, tap in zip(VIEW_ORDER, self.early_taps(inputs), strict=True)}
+    def view_stems(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        """Per view the output of its first conv (one stem per view)."""
+        return {view: [module(x)] for view, (module, x) in zip(VIEW_ORDER, self.early_taps(inputs), strict=True)}
 
-    def view_parts(self, inputs: dict[str, torch.Tensor], views: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """Per view (all, or ``views``) its view encoder's features; ``fuse`` maps all three to the outputs."""
-        return {v: self.views[VIEW_ORDER.index(v)](self._view(inputs["views"], VIEW_ORDER.index(v)))
-                for v in (views or VIEW_ORDER)}  # fmt: skip
+    def view_parts(
+        self, stems: dict[str, list[torch.Tensor]], views: list[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per view (all, or ``views``) its view encoder's features from its stem; ``fuse`` maps all three to
+        the outputs: ``encode(inputs) == fuse(view_parts(view_stems(inputs)))``."""
+        return {
+            v: self.views[VIEW_ORDER.index(v)].body[1:](stems[v][0]).mean(dim=(2, 3)) for v in (views or VIEW_ORDER)
+        }
 
     def fuse(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         h = self.trunk(torch.cat([parts[v] for v in VIEW_ORDER], 1))
