@@ -1,18 +1,19 @@
 """Per-view LATEX: a view's part of the encoder is skipped on frames where that view has not changed enough.
 
 The avatar encoder reads three views (two eyes, the mouth) through separate parts and fuses their features
-with a small dense map (``net.view_parts`` / ``net.fuse``). A blink moves the eyes and leaves the mouth as it
-was; a frame-level decision must run all three parts for it. Here each view has its own early head, fitted after
-the encoder like the frame head, in two linear steps:
-- the view's first layers (the stem of each of its branches), pooled to ``VIEW_GRID`` x ``VIEW_GRID``, map to the
-  leading ``RANK`` principal components of that view's part (what the head can tell, cheaply);
+with a small dense map: ``encode == fuse(view_parts(view_stems(inputs)))``. A blink moves the eyes and leaves
+the mouth as it was; a frame-level decision must run all three parts for it. Here each view has its own early
+head, fitted after the encoder like the frame head, in two linear steps:
+- the view's stems (the first module of each of its branches), pooled to ``VIEW_GRID`` x ``VIEW_GRID``, map to
+  the leading ``RANK`` principal components of that view's part (its code: what the head can tell, cheaply);
 - those map to the outputs the avatar renders (``DECISION_OUTPUTS``, each in units of its spread over the
   training frames), by the fusion's linear fit on the training frames (exact where the fusion is linear).
-So a view's code says how the avatar would move if only that view were encoded again, and a view is a key when
-its code has moved by the threshold since the view's last key frame.
+So a view's decision code says how the avatar would move if only that view were encoded again, and a view is
+a key when it has moved by the threshold since the view's last key frame. A held part may follow the code's
+change, mapped back into the part by the components' basis (``LatexPolicy.gain``).
 
-Deployed, a frame runs ``ViewHeadsNetwork`` (every view's taps and head), then ``ViewPartNetwork`` for each key
-view, then ``FuseNetwork`` on the fresh and held parts.
+Deployed (``view_pieces``), a frame runs ``ViewHeadsNetwork`` (every view's stems and head), then
+``ViewPartNetwork`` from the stems of each key view, then ``FuseNetwork`` on the fresh and held parts.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ def fit_view_heads(net: nn.Module, batches: Iterable[torch.Tensor], rank: int = 
     return ViewHeads(heads, {v: b.float() for v, b in bases.items()}, effects)
 
 
-def stem_names(stems: dict[str, list[torch.Tensor]]) -> dict[str, list[str]]:
-    return {view: [f"stem_{view}_{i}" for i in range(len(maps))] for view, maps in stems.items()}
+def stem_name(view: str, i: int) -> str:
+    """The name of a view's i-th stem between the deployed pieces."""
+    return f"stem_{view}_{i}"
 
 
 class ViewHeadsNetwork(nn.Module):
@@ -120,11 +122,10 @@ class ViewHeadsNetwork(nn.Module):
         with torch.no_grad():
             stems = net.eval().view_stems(inputs)
         self.stem_shapes = {view: [tuple(m.shape) for m in maps] for view, maps in stems.items()}
-        names = stem_names(stems)
         self.output_names = [
             *(f"early_{v}" for v in heads.heads),
             *(f"code_{v}" for v in heads.heads),
-            *(n for v in heads.heads for n in names[v]),
+            *(stem_name(v, i) for v in heads.heads for i in range(len(self.stem_shapes[v]))),
         ]
 
     def deploy_inputs(self) -> dict[str, tuple[int, ...]]:
@@ -135,8 +136,7 @@ class ViewHeadsNetwork(nn.Module):
         codes = self.heads(stems)
         out = {f"early_{v}": e for v, e in self.heads.decision(codes).items()}
         out.update({f"code_{v}": c for v, c in codes.items()})
-        for view, names in stem_names(stems).items():
-            out.update(zip(names, stems[view], strict=True))
+        out.update({stem_name(v, i): m for v, maps in stems.items() for i, m in enumerate(maps)})
         return out
 
 
@@ -149,10 +149,10 @@ class ViewPartNetwork(nn.Module):
         self.output_names = [f"part_{view}"]
 
     def deploy_inputs(self) -> dict[str, tuple[int, ...]]:
-        return {f"stem_{self.view}_{i}": shape for i, shape in enumerate(self.stem_shapes)}
+        return {stem_name(self.view, i): shape for i, shape in enumerate(self.stem_shapes)}
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        stems = [inputs[f"stem_{self.view}_{i}"] for i in range(len(self.stem_shapes))]
+        stems = [inputs[stem_name(self.view, i)] for i in range(len(self.stem_shapes))]
         return {f"part_{self.view}": self.net.view_parts({self.view: stems}, [self.view])[self.view]}
 
 

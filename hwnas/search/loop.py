@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import SearchConfig, latency_loss, temperature
+from hwnas.search.config import SANDWICH_PATHS, SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
 from hwnas.search.latency import LatencyModel
 from hwnas.search.supernet import Sampling, Supernet
@@ -187,7 +187,7 @@ def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> 
         return setup
 
     if config.weight_sampling == "sandwich":
-        return [path(True, "largest"), path(True, "smallest"), path(True), path(True)]
+        return [path(True, "largest"), path(True, "smallest"), *(path(True) for _ in range(SANDWICH_PATHS - 2))]
     return [path(config.weight_sampling == "uniform" or step < config.warmup)]
 
 

@@ -48,9 +48,6 @@ class Sampling:
     end: str | None = None
 
 
-ENDS = ("largest", "smallest")
-
-
 class MixedLayer(nn.Module):
     """One searchable layer. Every candidate op is built at the maximum input and output width; the output is
     the sampled op's (or the Gumbel-weighted sum of all), multiplied by a sampled width mask (or the
