@@ -79,9 +79,9 @@ def latex(run_dirs, device_name, devices_file, device_overrides, thresholds, gra
         number = PositiveNumber(allow_zero=True)
         parsed = tuple(number.convert(t.strip(), None, None) for t in thresholds.split(",") if t.strip())
     request = LatexRequest(tuple(run_dirs), device_name, parsed, granularity=granularity, window=window,
-                           decision=decision,
-                           extrapolation=extrapolation, frames=frames, out_dir=out_dir, devices_file=devices_file,
-                           workdir=workdir, device_overrides=device_overrides, progress=progress)  # fmt: skip
+                           decision=decision, extrapolation=extrapolation, frames=frames, out_dir=out_dir,
+                           devices_file=devices_file, workdir=workdir, device_overrides=device_overrides,
+                           progress=progress)  # fmt: skip
     _, lines = run_latex(request)
     for line in lines:
         click.echo(line)

@@ -172,10 +172,10 @@ def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> 
     or the sandwich rule's largest child, smallest child and two uniform paths."""
     ops = "soft" if config.op_sampling == "soft" else "hard"
     hard_width = config.width_sampling == "hard"
+    uniform = config.weight_sampling != "policy"
 
     def path(alike: bool, end: str | None = None) -> Callable[[], None]:
         def setup() -> None:
-            uniform = config.weight_sampling != "policy"
             net.sampling = Sampling(tau, ops, hard_width, uniform=uniform, end=end)
             for policy in net.policies.values():
                 if alike:

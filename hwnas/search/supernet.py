@@ -48,6 +48,9 @@ class Sampling:
     end: str | None = None
 
 
+PICK = {"largest": max, "smallest": min}  # Sampling.end -> how each choice is picked
+
+
 class MixedLayer(nn.Module):
     """One searchable layer. Every candidate op is built at the maximum input and output width; the output is
     the sampled op's (or the Gumbel-weighted sum of all), multiplied by a sampled width mask (or the
@@ -77,10 +80,9 @@ class MixedLayer(nn.Module):
                 )
         self.widths = layer.out_widths
         weights = [sum(p.numel() for p in op.parameters()) for op in self.candidates]
-        widest = self.widths.index(max(self.widths))
-        self.ends = {  # (op, width) index of the largest and the smallest child
-            "largest": (weights.index(max(weights)), widest),
-            "smallest": (weights.index(min(weights)), self.widths.index(min(self.widths))),
+        # (op, width) index of the largest and the smallest child
+        self.ends = {
+            end: (weights.index(pick(weights)), self.widths.index(pick(self.widths))) for end, pick in PICK.items()
         }
         self.alpha_op = nn.Parameter(torch.zeros(len(layer.ops)))
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
@@ -188,7 +190,7 @@ class Supernet(nn.Module):
         if end is not None:
             for view, policy in self.policies.items():
                 choices = self.preset.resolutions[view]
-                policy.current = choices.index((max if end == "largest" else min)(choices))
+                policy.current = choices.index(PICK[end](choices))
 
     def end_architecture(self, end: str) -> Architecture:
         """The child a pass with ``Sampling(end=end)`` after ``set_end(end)`` computes."""
@@ -198,8 +200,7 @@ class Supernet(nn.Module):
                 LayerChoice(layer.ops_names[layer.ends[end][0]], layer.widths[layer.ends[end][1]]) for layer in b.layers
             )
             branches.append(BranchChoice(b.view, b.branch, layers))
-        pick = max if end == "largest" else min
-        resolutions = {v: pick(self.preset.resolutions[v]) for v in self.views}
+        resolutions = {v: PICK[end](self.preset.resolutions[v]) for v in self.views}
         return Architecture(self.preset.space, self.preset.preset, resolutions, tuple(branches))
 
     def resolutions(self) -> dict[str, int]:

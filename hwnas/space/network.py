@@ -85,14 +85,14 @@ class ArchitectureNetwork(nn.Module):
         for view, keys in self.view_branches.items():
             sizes = [self.branch(k)[-1].out_features for k in keys]
             out.update(zip(keys, parts[view].split(sizes, 1), strict=True))
-        if self.regressor is not None:
-            features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
-            out[REGRESSED] = self.regressor(torch.cat(features, 1))
-        return out
+        return self._with_regressed(out)
 
     def encode(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each view already at its architecture's resolution (what the camera pipeline hands the device)."""
-        out = {key: self.branch(key)(views[key.split(".")[0]]) for key in self.branch_keys}
+        return self._with_regressed({key: self.branch(key)(views[key.split(".")[0]]) for key in self.branch_keys})
+
+    def _with_regressed(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The branch outputs plus the regressor's, when the space declares one."""
         if self.regressor is not None:
             features = [out[f"{v}.{self.regress_from}"] for v in self.views if f"{v}.{self.regress_from}" in out]
             out[REGRESSED] = self.regressor(torch.cat(features, 1))

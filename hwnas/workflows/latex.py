@@ -306,8 +306,10 @@ def latex_run(run_dir: Path, loaded, request: LatexRequest, device, backend, bar
         encode_clip(net, head, task.data, extreme[task.data.identity[extreme] == i])
         for i in task.data.identity[extreme].unique().tolist()
     ]
-    calibration_videos = synthesize_videos(spec, run.seed, request.frames, stream=CALIBRATION_STREAM)
-    calibration = video_clips(net, head, calibration_videos)
+    calibration = []  # other videos of the same people: for the thresholds and, per view, the gains
+    if request.thresholds is None or per_view:
+        calibration = video_clips(net, head, synthesize_videos(spec, run.seed, request.frames,
+                                                               stream=CALIBRATION_STREAM))  # fmt: skip
     if request.thresholds is not None:
         thresholds = list(request.thresholds)
     elif per_view:

@@ -91,8 +91,9 @@ class EEMEncoder(nn.Module):
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         views = inputs["views"]
-        h = self.trunk(torch.cat([enc(self._view(views, i)) for i, enc in enumerate(self.views)], 1))
-        return {"z": self.z(h), "g": self.g(h), "y": self.y(h)}
+        return self.fuse(
+            {v: enc(self._view(views, i)) for i, (v, enc) in enumerate(zip(VIEW_ORDER, self.views, strict=True))}
+        )
 
     def forward(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
         return self.encode(self.inputs_of(views))
