@@ -30,7 +30,14 @@ from hwnas.lut.fidelity import kendall, spearman
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.runs import load_trained, train_run
-from hwnas.workflows.searches import SearchRequest, held_out_score, load_supernet, run_search, search_task
+from hwnas.workflows.searches import (
+    SearchRequest,
+    held_out_score,
+    load_supernet,
+    parse_setting,
+    run_search,
+    search_task,
+)
 
 
 def main() -> None:
@@ -52,7 +59,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     args = parser.parse_args()
 
-    settings = dict(_setting(s) for s in args.setting)
+    settings = dict(parse_setting(s) for s in args.setting)
     tag = "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
     source = f"-{args.archs_from.stem}" if args.archs_from else ""
     name = f"ranking-{args.space}-{args.preset}-{args.device}-s{args.search_steps or 'default'}{tag}{source}"
@@ -116,16 +123,6 @@ def main() -> None:
     a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
     print(f"{args.space}/{args.preset}: {len(a)} architectures, held-out score (lower is better)")
     print(f"Kendall tau {kendall(a, b):+.3f}, Spearman rho {spearman(a, b):+.3f} (supernet vs stand-alone)")
-
-
-def _setting(text: str) -> tuple[str, object]:
-    key, _, value = text.partition("=")
-    if not value:
-        raise SystemExit(f"--setting {text!r}: write KEY=VALUE, e.g. width_sampling=soft")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from hwnas.lut import LatencyTable
 from hwnas.ops import OpTemplate
 from hwnas.search.config import SearchConfig, latency_loss, temperature
 from hwnas.search.latency import LatencyModel
+from hwnas.search.optim import SharedScaleAdam
 from hwnas.search.policy import ResolutionPolicy
 from hwnas.search.supernet import MixedLayer, Sampling, Supernet
 from hwnas.space import get_preset
@@ -427,3 +428,34 @@ def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_pass
     target = table.predict_ms(Architecture.sample(TINY, random.Random(0)).op_specs(TINY))
     result = random_search(TINY, table, task, dataclasses.replace(config, target_ms=target), candidates=2)
     assert sum(h["steps"] for h in result.history) == config.weight_passes
+
+
+def test_the_shared_scale_latency_step_keeps_the_gradients_proportions():
+    """Adam moves a logit that costs 1/100 of another as far; the shared scale moves it 1/100 as far."""
+    moved = {}
+    for name, make in (("adam", torch.optim.Adam), ("shared", SharedScaleAdam)):
+        p = torch.zeros(2, requires_grad=True)
+        opt = make([p], lr=0.1, betas=(0.5, 0.999))
+        p.grad = torch.tensor([1.0, 0.01])
+        opt.step()
+        moved[name] = p.detach().abs()
+    assert moved["adam"][1] / moved["adam"][0] > 0.9
+    assert moved["shared"][1] / moved["shared"][0] == pytest.approx(0.01, rel=1e-4)
+
+
+def test_the_shared_scale_latency_step_resumes_from_its_state_dict():
+    grads = [torch.randn(5, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+
+    def run(stop_after: int | None) -> torch.Tensor:
+        p = torch.zeros(5, requires_grad=True)
+        opt = SharedScaleAdam([p], lr=0.05)
+        for k, g in enumerate(grads):
+            if k == stop_after:  # a fresh optimiser from the saved state, as a resumed search makes it
+                state = opt.state_dict()
+                opt = SharedScaleAdam([p], lr=0.05)
+                opt.load_state_dict(state)
+            p.grad = g.clone()
+            opt.step()
+        return p.detach()
+
+    assert torch.equal(run(None), run(2))

@@ -19,7 +19,7 @@ from hwnas.cli.options import (
 )
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import JobOptions
-from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
+from hwnas.search.config import LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
 
 
 @click.command("search")
@@ -44,6 +44,12 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING, WEIGHT_SAM
     LATENCY_LOSSES,
     "squared-log: log(lat/target)^2, whose pull fades at the target so that there the task decides; log: "
     "|log(lat/target)|, full pull up to the target; hinge: penalises only going over it.",
+)
+@choice_option(
+    "--latency-step",
+    LATENCY_STEPS,
+    "The latency loss's optimiser. adam: every op, width and resolution logit steps alike, whatever it costs; "
+    "shared: one gradient scale for all, so the logits step in proportion to the latency they cost.",
 )
 @click.option(
     "--latency-weight",
@@ -104,8 +110,8 @@ from hwnas.search.config import LATENCY_LOSSES, METHODS, OP_SAMPLING, WEIGHT_SAM
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_weight, op_sampling, weight_sampling, method, ee_loss, seed, out_dir, lut_dir, torch_device, ray,
-           ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
+           latency_step, latency_weight, op_sampling, weight_sampling, method, ee_loss, seed, out_dir, lut_dir,
+           torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
@@ -122,8 +128,8 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
         raise HwnasError(
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
-    settings = {"latency_loss": latency_loss, "latency_weight": latency_weight, "op_sampling": op_sampling,
-                "weight_sampling": weight_sampling}  # fmt: skip
+    settings = {"latency_loss": latency_loss, "latency_step": latency_step, "latency_weight": latency_weight,
+                "op_sampling": op_sampling, "weight_sampling": weight_sampling}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
     request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,

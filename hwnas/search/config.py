@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
     import torch
 
 LATENCY_LOSSES = ("squared-log", "log", "hinge")
+LATENCY_STEPS = ("adam", "shared")
 OP_SAMPLING = ("hard", "soft")
 WIDTH_SAMPLING = ("hard", "soft")
 WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
@@ -27,6 +28,9 @@ class SearchConfig:
     batch: int = 32
     latency_loss: str = "squared-log"
     latency_weight: float = 1.0
+    # the latency loss's optimiser: "adam", every logit normalised by its own gradient scale (all step alike);
+    # "shared", one scale for all (search/optim.py), so the logits step in proportion to what they cost
+    latency_step: str = "adam"
     tau_start: float = 5.0
     tau_end: float = 0.5
     lr_weights: float = 2e-3
@@ -50,7 +54,11 @@ class SearchConfig:
             raise HwnasError(f"unknown latency loss {self.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
         if self.op_sampling not in OP_SAMPLING:
             raise HwnasError(f"unknown op sampling {self.op_sampling!r}; choose from {', '.join(OP_SAMPLING)}")
-        for name, choices in (("width_sampling", WIDTH_SAMPLING), ("weight_sampling", WEIGHT_SAMPLING)):
+        for name, choices in (
+            ("width_sampling", WIDTH_SAMPLING),
+            ("weight_sampling", WEIGHT_SAMPLING),
+            ("latency_step", LATENCY_STEPS),
+        ):
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")
 

@@ -15,6 +15,7 @@ from hwnas.lut.table import LatencyTable
 from hwnas.search.config import SANDWICH_PATHS, SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
 from hwnas.search.latency import LatencyModel
+from hwnas.search.optim import SharedScaleAdam
 from hwnas.search.supernet import Sampling, Supernet
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -87,7 +88,9 @@ def search(
     # around the target and pushes back at full strength when the task drifts off it.
     arch_params = [*net.arch_parameters(), *(p.theta for p in net.policies.values())]
     a_opt = torch.optim.Adam(arch_params, lr=config.lr_arch, betas=(0.5, 0.999))
-    l_opt = torch.optim.Adam(arch_params, lr=config.lr_arch, betas=(0.5, 0.999))
+    l_opt = (SharedScaleAdam if config.latency_step == "shared" else torch.optim.Adam)(
+        arch_params, lr=config.lr_arch, betas=(0.5, 0.999)
+    )
     weight_split, arch_split, g = split_pool(task, config.seed)  # separate splits for weights and architecture
     history: list[dict[str, float]] = []
     first, spent = 0, 0.0

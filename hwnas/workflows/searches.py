@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,18 @@ class SearchOutcome:
     @property
     def arch_path(self) -> Path:
         return self.out_dir / "arch.json"
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of a SearchConfig field, the value read as JSON where it is (``latency_weight=0.5``)."""
+    key, _, value = text.partition("=")
+    names = {f.name for f in fields(SearchConfig)}
+    if not value or key not in names:
+        raise HwnasError(f"setting {text!r}: write KEY=VALUE with KEY one of {', '.join(sorted(names))}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def default_search_dir(request: SearchRequest) -> Path:
