@@ -292,28 +292,33 @@ def report(rows: dict[str, dict], title: str) -> None:
               f"{statistics.mean(r['mflops'] for r in rs):8.2f} {mean_std([r['test']['mean'] for r in rs]):>15s} "
               f"{mean_std([r['extreme']['mean'] for r in rs]):>15s}")  # fmt: skip
 
-    def mean(label: str, figure: str) -> float | None:
-        rs = by_label.get(label)
-        return statistics.mean(r[figure]["mean"] for r in rs) if rs else None
+    def paired(a: str, b: str, figure: str) -> tuple[float, float, int] | None:
+        """The two labels' mean ``figure`` over the seeds both have (rows made so far may cover other seeds)."""
+        seeds = {k.split("/")[1] for k in rows if k.startswith(f"{a}/")} & {
+            k.split("/")[1] for k in rows if k.startswith(f"{b}/")
+        }
+        if not seeds:
+            return None
+        means = [statistics.mean(rows[f"{x}/{s}"][figure]["mean"] for s in seeds) for x in (a, b)]
+        return means[0], means[1], len(seeds)
 
     for t in TARGET_SHARES:
-        ave, rnd = mean(f"AVE-{t}", "test"), mean(f"random-{t}", "test")
-        if ave is not None and rnd is not None:
-            print(f"target {t}: AVE test MSE {ave:.3f} vs random {rnd:.3f} ({ave / rnd - 1:+.1%})")
-    eem = mean("eem", "test")
-    if eem is not None:
-        ok = [(label, rs) for label, rs in by_label.items() if label.startswith("AVE") and mean(label, "test") <= eem]
-        if ok:
-            label, rs = min(ok, key=lambda lr: statistics.mean(r["measured_ms"] for r in lr[1]))
-            ms = statistics.mean(r["measured_ms"] for r in rs)
-            print(
-                f"fastest searched encoder at no more than EEM's test MSE: {label}, {eem_ms / ms:.2f}x faster than EEM"
-            )
-        else:
-            print("no searched encoder reaches EEM's test MSE at this budget")
-    ave, vc = mean("AVE-M", "extreme"), mean("VC-M", "extreme")
-    if ave is not None and vc is not None:
-        print(f"extreme subset at target M: AVE {ave:.3f} vs VC {vc:.3f} ({ave / vc - 1:+.1%})")
+        if (got := paired(f"AVE-{t}", f"random-{t}", "test")) is not None:
+            ave, rnd, n = got
+            print(f"target {t}: AVE test MSE {ave:.3f} vs random {rnd:.3f} ({ave / rnd - 1:+.1%}, {n} seeds)")
+    ok = []
+    for label, rs in by_label.items():
+        if label.startswith("AVE") and (got := paired(label, "eem", "test")) is not None and got[0] <= got[1]:
+            ok.append((statistics.mean(r["measured_ms"] for r in rs), label, got[2]))
+    if ok:
+        ms, label, n = min(ok)
+        print(f"fastest searched encoder at no more than EEM's test MSE: {label}, {eem_ms / ms:.2f}x faster than EEM "
+              f"({n} seeds)")  # fmt: skip
+    elif "eem" in by_label:
+        print("no searched encoder reaches EEM's test MSE at this budget")
+    if (got := paired("AVE-M", "VC-M", "extreme")) is not None:
+        ave, vc, n = got
+        print(f"extreme subset at target M: AVE {ave:.3f} vs VC {vc:.3f} ({ave / vc - 1:+.1%}, {n} seeds)")
     taus = []
     for seed in sorted({k.split("/")[1] for k in rows if "/" in k}):
         ranked = [r for k, r in rows.items() if k.endswith(f"/{seed}") and "supernet_score" in r]
