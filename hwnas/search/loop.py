@@ -96,7 +96,7 @@ def search(
     first, spent = 0, 0.0
     ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
     if run_dir is not None and world.is_main:
-        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
+        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
     if ckpt is not None and ckpt.exists():
         state = load_checkpoint(
             ckpt, ("net", "task", "weights", "a_opt", "l_opt", "policies", "data_rng", "step", "history")

@@ -82,7 +82,7 @@ def random_search(
     here."""
     start = time.perf_counter()
     if run_dir is not None:
-        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG)
+        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.weight_passes // len(archs), 1)
     train_config = TrainConfig(

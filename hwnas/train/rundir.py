@@ -19,12 +19,15 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def bind_config(run_dir: Path, config: dict[str, Any], name: str = "config.json") -> None:
-    """Write the configuration on first use; afterwards insist on the same one."""
+def bind_config(
+    run_dir: Path, config: dict[str, Any], name: str = "config.json", defaults: dict[str, Any] | None = None
+) -> None:
+    """Write the configuration on first use; afterwards insist on the same one. A setting the written one lacks
+    (a folder from a version before the setting existed) counts as at its value in ``defaults``."""
     path = Path(run_dir) / name
     config = json.loads(json.dumps(config))  # the form it has on disk (tuples become lists)
     if path.exists():
-        previous = read_json(path)
+        previous = {**json.loads(json.dumps(defaults or {})), **read_json(path)}
         if previous != config:
             changed = sorted(k for k in previous.keys() | config.keys() if previous.get(k) != config.get(k))
             raise HwnasError(
