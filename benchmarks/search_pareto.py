@@ -51,6 +51,7 @@ from hwnas.workflows.searches import (
     parse_setting,
     run_search,
     search_task,
+    settings_tag,
 )
 from hwnas.workflows.tables import ensure_table, open_device
 
@@ -143,7 +144,7 @@ def main() -> None:
         f"pareto-avatar-{args.preset}-{args.device}-s{args.search_steps or 'default'}-t{args.train_steps or 'default'}"
     )
     args.settings = dict(parse_setting(s) for s in args.setting)
-    name += "".join(f"-{k}={v}" for k, v in sorted(args.settings.items()))
+    name += settings_tag(args.settings)
     out = args.out or Path("benchmarks/out") / name
     results = Results(args.results or Path("benchmarks/results") / f"{name}.json")
     if args.report_only:

@@ -37,6 +37,7 @@ from hwnas.workflows.searches import (
     parse_setting,
     run_search,
     search_task,
+    settings_tag,
 )
 
 
@@ -60,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = dict(parse_setting(s) for s in args.setting)
-    tag = "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+    tag = settings_tag(settings)
     source = f"-{args.archs_from.stem}" if args.archs_from else ""
     name = f"ranking-{args.space}-{args.preset}-{args.device}-s{args.search_steps or 'default'}{tag}{source}"
     if not args.archs_from:

@@ -96,7 +96,7 @@ def search(
     first, spent = 0, 0.0
     ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
     if run_dir is not None and world.is_main:
-        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
+        bind_search_config(run_dir, config, binding)
     if ckpt is not None and ckpt.exists():
         state = load_checkpoint(
             ckpt, ("net", "task", "weights", "a_opt", "l_opt", "policies", "data_rng", "step", "history")
@@ -167,6 +167,12 @@ def search(
     arch = fit_to_target(net, table, config.target_ms)
     predicted = table.predict_ms(arch.op_specs(preset))
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
+
+
+def bind_search_config(run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None) -> None:
+    """Bind a search folder to ``binding`` (space, device, ...) plus ``config``; a folder written before a
+    setting existed counts as having run at that setting's default."""
+    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
 
 
 def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> list[Callable[[], None]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,10 @@ from hwnas.core.jobs import IN_PROCESS, JobOptions, map_jobs
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import TARGET_TOLERANCE, SearchConfig
 from hwnas.search.derive import fit_architecture, random_preferences
-from hwnas.search.loop import SEARCH_CONFIG, SearchResult, split_pool
+from hwnas.search.loop import SearchResult, bind_search_config, split_pool
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.objective import Task
-from hwnas.train.rundir import bind_config
 from hwnas.train.trainer import TrainConfig, fit
 
 
@@ -82,7 +81,7 @@ def random_search(
     here."""
     start = time.perf_counter()
     if run_dir is not None:
-        bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
+        bind_search_config(run_dir, config, binding)
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.weight_passes // len(archs), 1)
     train_config = TrainConfig(

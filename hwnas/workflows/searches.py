@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
 from hwnas.search.config import METHODS, SearchConfig
 from hwnas.search.extremes import extreme_architecture, latency_range
-from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, search
+from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, bind_search_config, search
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
 from hwnas.search.supernet import Sampling, Supernet
@@ -31,7 +31,7 @@ from hwnas.tasks.registry import build_task, task_class
 from hwnas.train import distributed
 from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
-from hwnas.train.rundir import bind_config, read_json
+from hwnas.train.rundir import read_json
 from hwnas.workflows.tables import ensure_table, open_device
 
 REACH_TOLERANCE = 0.03  # the fit to the target is within 3%: a target that close to either end is reachable
@@ -87,6 +87,11 @@ def parse_setting(text: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def settings_tag(settings: dict[str, Any]) -> str:
+    """``-key=value`` per setting, sorted: how a benchmark names the results of non-default settings."""
+    return "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
 
 
 def default_search_dir(request: SearchRequest) -> Path:
@@ -185,7 +190,7 @@ def _plan(
         target, reference = previous["target_ms"], previous.get("reference")
     if target is not None and previous:
         config = search_config(task, target, request.steps, seed=request.seed, **request.settings)
-        bind_config(out_dir, {**binding, "reference": reference, **asdict(config)}, SEARCH_CONFIG)
+        bind_search_config(out_dir, config, {**binding, "reference": reference})
         if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
             return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
     table, table_path = ensure_table(device, backend, space, request.workdir, request.lut_dir, request.progress)
