@@ -1,3 +1,5 @@
+import json
+
 import torch
 
 from hwnas.tasks.avatar.avatar_task import AvatarTask
@@ -6,6 +8,7 @@ from hwnas.tasks.avatar.encoders import build_baseline, count_flops
 from hwnas.tasks.avatar.evaluate import mean_predictor, render_mse
 from hwnas.train.objective import TaskRequest
 from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
+from hwnas.workflows.runs import RUN_CONFIG, load_trained, train_run
 
 from .conftest import run_hwnas
 
@@ -67,3 +70,21 @@ def test_train_and_evaluate_commands(tmp_path):
     r = run_hwnas("train", "--arch", "resnet", "--preset", "tiny", "--run-dir", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown encoder 'resnet'" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_run_is_its_seeds_whatever_the_process_drew_before(tmp_path):
+    def trained(name, **kw):
+        torch.rand(7)  # what a long benchmark process drew before this run
+        run_dir, _ = train_run("eem-ch50", "tiny", 2, run_dir=tmp_path / name, progress=False, **kw)
+        return load_trained(run_dir)
+
+    a, b, other = trained("a"), trained("b"), trained("other", init_seed=5)
+    for x, y in zip(a[2].state_dict().values(), b[2].state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+    assert not all(
+        torch.equal(x, y) for x, y in zip(a[2].state_dict().values(), other[2].state_dict().values(), strict=True)
+    )
+    assert other[0].seed == a[0].seed == 0 and other[0].init_seed == 5  # same data, other training
+    config = tmp_path / "a" / RUN_CONFIG  # a run written before init_seed existed resumes
+    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "init_seed"}))
+    assert train_run("eem-ch50", "tiny", 2, run_dir=tmp_path / "a", progress=False)[1]["steps"] == 2

@@ -35,7 +35,14 @@ from hwnas.core.errors import HwnasError
     file=True,
 )
 @ee_loss_option
-@click.option("--seed", default=0, show_default=True, help="Seed of data, initialisation and batches.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the data, the initial weights and the batches.")
+@click.option(
+    "--init-seed",
+    type=int,
+    default=None,
+    help="Another seed for the initial weights and the batch order on the same data (default: --seed): train "
+    "twice to see how much a score owes to training alone.",
+)
 @path_option(
     "--run-dir",
     "Where the checkpoint goes; default runs/train-<space>-<preset>-<encoder> (an architecture file adds its "
@@ -43,12 +50,14 @@ from hwnas.core.errors import HwnasError
 )
 @torch_device_option
 @progress_option
-def train(encoder, preset, steps, data_file, ee_loss, seed, run_dir, torch_device, progress) -> None:
+def train(encoder, preset, steps, data_file, ee_loss, seed, init_seed, run_dir, torch_device, progress) -> None:
     """Train an encoder from scratch with its task's loss (the avatar task: the paper's Eq. 3/4)."""
     from hwnas.workflows.runs import train_run
 
     check_torch_device(torch_device)
-    run_dir, result = train_run(encoder, preset, steps, seed, ee_loss, data_file, run_dir, progress, torch_device)
+    run_dir, result = train_run(
+        encoder, preset, steps, seed, ee_loss, data_file, run_dir, progress, torch_device, init_seed
+    )
     click.echo(
         f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "
         f"final loss {result['final_loss']:.4f}; checkpoint in {run_dir}; score it with: "

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from hwnas.core.errors import HwnasError
@@ -39,14 +40,23 @@ class TrainRun:
     ee_loss: bool = True
     checkpoint_every: int = 100
     data: str = "synthetic"
+    init_seed: int | None = None  # of the initial weights and the batch order; None: ``seed``
+
+    @property
+    def trainer_seed(self) -> int:
+        return self.seed if self.init_seed is None else self.init_seed
 
     @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(self.steps, self.batch, self.lr, self.seed, self.checkpoint_every)
+        return TrainConfig(self.steps, self.batch, self.lr, self.trainer_seed, self.checkpoint_every)
 
 
-def build_model(encoder: str, preset: str, seed: int, ee_loss: bool, data: str) -> tuple[Task, nn.Module, str]:
-    """The task, the untrained network and the space of an encoder name or architecture file."""
+def build_model(
+    encoder: str, preset: str, seed: int, ee_loss: bool, data: str, init_seed: int | None = None
+) -> tuple[Task, nn.Module, str]:
+    """The task, the untrained network and the space of an encoder name or architecture file; the initial
+    weights are drawn from ``init_seed`` (default ``seed``), not from whatever the process drew before."""
+    torch.manual_seed(seed if init_seed is None else init_seed)
     request = TaskRequest(preset, seed, ee_loss, None if data == "synthetic" else Path(data))
     if encoder.endswith(".json"):
         arch = Architecture.load(Path(encoder))
@@ -79,8 +89,11 @@ def train_run(
     run_dir: Path | None = None,
     progress: bool = True,
     torch_device: str = "cpu",
+    init_seed: int | None = None,
 ) -> tuple[Path, dict]:
-    """Train into ``run_dir`` (resuming what it holds); under torchrun data-parallel, rank 0 writing."""
+    """Train into ``run_dir`` (resuming what it holds); under torchrun data-parallel, rank 0 writing.
+    ``init_seed`` varies the initial weights and batch order on the same data (``seed``), to measure how much
+    a score owes to training alone."""
     if data is not None and not Path(data).is_file():
         raise HwnasError(f"data file {data} does not exist")
     if run_dir is not None:
@@ -88,14 +101,14 @@ def train_run(
     if encoder.endswith(".json"):
         encoder = str(Path(encoder).resolve())  # a resumed run must find it from any directory
     data_name = str(Path(data).resolve()) if data else "synthetic"
-    task, net, space = build_model(encoder, preset, seed, ee_loss, data_name)
+    task, net, space = build_model(encoder, preset, seed, ee_loss, data_name, init_seed)
     steps = steps or task.train_steps
-    run = TrainRun(encoder, preset, steps, task.batch_size, seed=seed, ee_loss=ee_loss, data=data_name)
+    run = TrainRun(encoder, preset, steps, task.batch_size, seed, ee_loss=ee_loss, data=data_name, init_seed=init_seed)
     run_dir = run_dir or default_run_dir(encoder, preset, ee_loss, space)
     world, torch_device = distributed.join(torch_device)
     try:
         distributed.check_divides(run.batch, world)
-        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG))
+        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG, {"init_seed": None}))
         result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
                      label=f"train {Path(encoder).stem}")  # fmt: skip
     finally:
@@ -119,7 +132,7 @@ def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:
     ckpt = Path(run_dir) / CHECKPOINT
     if not ckpt.is_file():
         raise HwnasError(f"{run_dir} has no checkpoint yet; run `hwnas train` first")
-    task, net, _ = build_model(run.encoder, run.preset, run.seed, run.ee_loss, run.data)
+    task, net, _ = build_model(run.encoder, run.preset, run.seed, run.ee_loss, run.data, run.init_seed)
     state = load_checkpoint(ckpt, ("model", "step"))
     net.load_state_dict(state["model"])
     return run, task, net.eval(), state["step"]
