@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import torch
 
@@ -8,7 +9,7 @@ from hwnas.tasks.avatar.encoders import build_baseline, count_flops
 from hwnas.tasks.avatar.evaluate import mean_predictor, render_mse
 from hwnas.train.objective import TaskRequest
 from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
-from hwnas.workflows.runs import RUN_CONFIG, load_trained, train_run
+from hwnas.workflows.runs import RUN_CONFIG, TrainRun, build_model, load_trained, train_run
 
 from .conftest import run_hwnas
 
@@ -75,16 +76,17 @@ def test_train_and_evaluate_commands(tmp_path):
 def test_a_run_is_its_seeds_whatever_the_process_drew_before(tmp_path):
     def trained(name, **kw):
         torch.rand(7)  # what a long benchmark process drew before this run
-        run_dir, _ = train_run("eem-ch50", "tiny", 2, run_dir=tmp_path / name, progress=False, **kw)
+        run_dir, _ = train_run("eem-ch50", "tiny", 2, seed=1, run_dir=tmp_path / name, progress=False, **kw)
         return load_trained(run_dir)
 
+    def same(x, y):
+        return all(torch.equal(p, q) for p, q in zip(x.state_dict().values(), y.state_dict().values(), strict=True))
+
     a, b, other = trained("a"), trained("b"), trained("other", init_seed=5)
-    for x, y in zip(a[2].state_dict().values(), b[2].state_dict().values(), strict=True):
-        assert torch.equal(x, y)
-    assert not all(
-        torch.equal(x, y) for x, y in zip(a[2].state_dict().values(), other[2].state_dict().values(), strict=True)
-    )
-    assert other[0].seed == a[0].seed == 0 and other[0].init_seed == 5  # same data, other training
+    assert same(a[2], b[2]) and not same(a[2], other[2])
+    assert not same(a[2], build_model("eem-ch50", "tiny", 1, True, "synthetic")[1])  # it trained
+    assert a[0] == replace(other[0], init_seed=None)  # same data and settings, other weights and batches
+    assert (a[0].seed, a[0].lr) == (1, TrainRun.lr)
     config = tmp_path / "a" / RUN_CONFIG  # a run written before init_seed existed resumes
     config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "init_seed"}))
-    assert train_run("eem-ch50", "tiny", 2, run_dir=tmp_path / "a", progress=False)[1]["steps"] == 2
+    assert train_run("eem-ch50", "tiny", 2, seed=1, run_dir=tmp_path / "a", progress=False)[1]["steps"] == 2

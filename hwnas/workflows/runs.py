@@ -103,7 +103,9 @@ def train_run(
     data_name = str(Path(data).resolve()) if data else "synthetic"
     task, net, space = build_model(encoder, preset, seed, ee_loss, data_name, init_seed)
     steps = steps or task.train_steps
-    run = TrainRun(encoder, preset, steps, task.batch_size, seed, ee_loss=ee_loss, data=data_name, init_seed=init_seed)
+    run = TrainRun(
+        encoder, preset, steps, task.batch_size, seed=seed, ee_loss=ee_loss, data=data_name, init_seed=init_seed
+    )
     run_dir = run_dir or default_run_dir(encoder, preset, ee_loss, space)
     world, torch_device = distributed.join(torch_device)
     try:
