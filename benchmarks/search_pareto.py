@@ -42,7 +42,7 @@ from hwnas.search.loop import SEARCH_CHECKPOINT
 from hwnas.space import get_preset
 from hwnas.tasks.avatar.avatar_task import AvatarTask
 from hwnas.tasks.avatar.data import task_preset
-from hwnas.workflows.runs import evaluate_run, load_trained, train_run
+from hwnas.workflows.runs import evaluate_run, load_trained, read_run, train_run
 from hwnas.workflows.searches import (
     REACH_TOLERANCE,
     SearchRequest,
@@ -58,6 +58,7 @@ from hwnas.workflows.tables import ensure_table, open_device
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 TARGET_SHARES = {"XS": 1 / 6, "S": 0.25, "M": 0.5, "L": 1.0}  # of EEM's measured latency
 RANKER = "AVE-M"  # whose supernet ranks the seed's architectures
+FIRST_INIT_SEED = 100  # a row's further trainings: same data (its seed), initial weights and batches from 100, 101...
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ class Results:
     def replace(self, key: str, row: dict) -> None:
         self._write(lambda rows: rows.__setitem__(key, row))
 
+    def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
+        self._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))
+
     def _write(self, change: Callable[[dict], Any]) -> dict[str, dict]:
         with self.lock:
             rows = self.read()
@@ -130,6 +134,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     parser.add_argument("--only", default=None, help="comma-separated labels to make (eem, AVE-M, random-S, ...)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the rows so far")
+    parser.add_argument("--trainings", type=int, default=1,
+                        help="train each row's encoder this many times (other initial weights, same data) and "
+                        "score it by the mean: one training's noise is several %% of a score")  # fmt: skip
     parser.add_argument("--remeasure", action="store_true",
                         help="first measure every row's trained encoder again (on a quiet machine)")  # fmt: skip
     parser.add_argument("--ray", action="store_true",
@@ -186,6 +193,14 @@ def main() -> None:
             )
             print(f"  {row.key}: {done['measured_ms']:.3f} ms, test MSE {done['test']['mean']:.2f}, "
                   f"extreme {done['extreme']['mean']:.2f}", flush=True)  # fmt: skip
+    made = results.read()
+    todo = [(row, init) for row in rows for init in range(FIRST_INIT_SEED, FIRST_INIT_SEED + args.trainings - 1)
+            if str(init) not in made[row.key].get("trainings", {})]  # fmt: skip
+    trained = map_jobs(maker.train_again, todo, jobs, desc="trainings") if jobs.ray else map(maker.train_again, todo)
+    for (row, init), scores in zip(todo, trained, strict=True):  # each written as it comes: a kill loses one
+        results.add_training(row.key, init, scores)
+        print(f"  {row.key}, init seed {init}: test MSE {scores['test']:.2f}, extreme {scores['extreme']:.2f}",
+              flush=True)  # fmt: skip
 
     finished = results.read()
     report(finished, f"avatar/{args.preset} on {device.name}")
@@ -242,6 +257,16 @@ class RowMaker:
                               run_dir=self.run_dir(row.key), progress=False, torch_device=a.torch_device)  # fmt: skip
         return {**evaluate_run(self.run_dir(row.key))[0], "train_wall_s": result["wall_s"]}
 
+    def train_again(self, job: tuple[Row, int]) -> dict[str, float]:
+        """The row's encoder trained again on its seed's data from the initial weights of ``init``, and scored."""
+        row, init = job
+        run_dir = self.run_dir(row.key).with_name(f"{self.run_dir(row.key).name}-init{init}")
+        encoder = read_run(self.run_dir(row.key)).encoder
+        train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss, run_dir=run_dir,
+                  progress=False, torch_device=self.args.torch_device, init_seed=init)  # fmt: skip
+        metrics = evaluate_run(run_dir)[0]
+        return {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
+
     def ranker(self, seed: int) -> tuple | None:
         """The seed's AVE-M supernet (its search is planned first) and the search task that scores with it; None
         where this run has no AVE-M search (``--only`` left it out)."""
@@ -268,6 +293,18 @@ def remeasure(results: Results, maker: RowMaker, device, backend, workdir: Path)
         print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms", flush=True)
 
 
+def trainings_of(row: dict, figure: str = "test") -> list[float]:
+    """The row's ``figure`` (test, extreme MSE) from each of its trainings (none for the reference)."""
+    if figure not in row:
+        return []
+    return [row[figure]["mean"], *(t[figure] for t in row.get("trainings", {}).values())]
+
+
+def score(row: dict, figure: str) -> float:
+    """The row's ``figure`` as the mean over its trainings."""
+    return statistics.mean(trainings_of(row, figure))
+
+
 def mean_std(values: list[float]) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
@@ -283,15 +320,20 @@ def report(rows: dict[str, dict], title: str) -> None:
         return
     eem_ms = rows["reference"]["eem_ms"]
     print(f"\n{title}: render MSE on the 0-255 scale, mean ± std over seeds; EEM measured at {eem_ms:.3f} ms")
-    print(f"{'encoder':10s} {'n':>2s} {'target':>7s} {'measured ms':>15s} {'off target':>15s} {'MFLOPs':>8s} "
-          f"{'test MSE':>15s} {'extreme MSE':>15s}")  # fmt: skip
+    print(f"{'encoder':10s} {'n':>2s} {'trainings':>9s} {'target':>7s} {'measured ms':>15s} {'off target':>15s} "
+          f"{'MFLOPs':>8s} {'test MSE':>15s} {'extreme MSE':>15s}")  # fmt: skip
     for label, rs in by_label.items():
         target = f"{rs[0]['target_ms']:.3f}" if "target_ms" in rs[0] else "-"
         offs = [r["measured_ms"] / r["target_ms"] - 1 for r in rs if "target_ms" in r]
         off = f"{min(offs):+.0%}..{max(offs):+.0%}" if offs else "-"
-        print(f"{label:10s} {len(rs):2d} {target:>7s} {mean_std([r['measured_ms'] for r in rs]):>15s} {off:>15s} "
-              f"{statistics.mean(r['mflops'] for r in rs):8.2f} {mean_std([r['test']['mean'] for r in rs]):>15s} "
-              f"{mean_std([r['extreme']['mean'] for r in rs]):>15s}")  # fmt: skip
+        trainings = "-".join(str(n) for n in sorted({len(trainings_of(r)) for r in rs}))
+        test, extreme = (mean_std([score(r, figure) for r in rs]) for figure in ("test", "extreme"))
+        print(f"{label:10s} {len(rs):2d} {trainings:>9s} {target:>7s} {mean_std([r['measured_ms'] for r in rs]):>15s} "
+              f"{off:>15s} {statistics.mean(r['mflops'] for r in rs):8.2f} {test:>15s} {extreme:>15s}")  # fmt: skip
+    noise = [statistics.stdev(s) / statistics.mean(s) for r in rows.values() if len(s := trainings_of(r)) > 1]
+    if noise:
+        print(f"one training's noise (same architecture and data): test MSE std {statistics.mean(noise):.1%} of the "
+              f"mean, over {len(noise)} rows with several trainings")  # fmt: skip
 
     def paired(a: str, b: str, figure: str) -> tuple[float, float, int] | None:
         """The two labels' mean ``figure`` over the seeds both have (rows made so far may cover other seeds)."""
@@ -300,7 +342,7 @@ def report(rows: dict[str, dict], title: str) -> None:
         }
         if not seeds:
             return None
-        means = [statistics.mean(rows[f"{x}/{s}"][figure]["mean"] for s in seeds) for x in (a, b)]
+        means = [statistics.mean(score(rows[f"{x}/{s}"], figure) for s in seeds) for x in (a, b)]
         return means[0], means[1], len(seeds)
 
     for t in TARGET_SHARES:
