@@ -15,7 +15,10 @@ under benchmarks/results/ (tracked by git, so a run spans sessions: commit it), 
 that several processes (say one per seed: ``--seeds 1``) can share it; searches and trainings checkpoint under
 --out, so a killed run goes on where it stopped. With ``--ray`` the rows train at once as Ray tasks (one CPU,
 or ``--gpus-per-job``, each; the seeds' AVE-M searches and the baselines first) and this process measures each
-trained encoder afterwards, when nothing else runs; ``--remeasure`` measures every finished row again.
+trained encoder afterwards, when nothing else runs; ``--remeasure`` measures the finished rows again.
+``--trainings N`` trains each row's encoder N times on its seed's data (other initial weights and batch orders)
+and scores it by the mean: one training's test MSE varies by several percent, as much as the differences the
+table is asked to show; existing rows get their further trainings on the next run.
 
     python benchmarks/search_pareto.py --preset small                      # hours on 2 cores
     python benchmarks/search_pareto.py --preset tiny --search-steps 30 --train-steps 30 --seeds 0   # a smoke run
@@ -102,8 +105,8 @@ class Results:
         row = make()
         return self._write(lambda rows: rows.setdefault(key, row))[key]
 
-    def replace(self, key: str, row: dict) -> None:
-        self._write(lambda rows: rows.__setitem__(key, row))
+    def merge(self, key: str, fields: dict) -> None:
+        self._write(lambda rows: rows[key].update(fields))
 
     def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
         self._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))
@@ -138,7 +141,7 @@ def main() -> None:
                         help="train each row's encoder this many times (other initial weights, same data) and "
                         "score it by the mean: one training's noise is several %% of a score")  # fmt: skip
     parser.add_argument("--remeasure", action="store_true",
-                        help="first measure every row's trained encoder again (on a quiet machine)")  # fmt: skip
+                        help="first measure the finished rows (--only, --seeds) again, on a quiet machine")  # fmt: skip
     parser.add_argument("--ray", action="store_true",
                         help="train rows as Ray tasks (one CPU each); measure them afterwards")  # fmt: skip
     parser.add_argument("--ray-address", default=None, help="with --ray: a running cluster ('auto')")
@@ -177,7 +180,7 @@ def main() -> None:
     rows = [r for r in rows if args.only is None or r.label in args.only.split(",")]
     maker = RowMaker(args, args.train_steps or task_preset(args.preset).steps, out)
     if args.remeasure:
-        remeasure(results, maker, device, backend, args.workdir)
+        remeasure(results, rows, maker, device, backend, args.workdir)
     waves = [rows]
     if jobs.ray:  # the rankers' searches first: every other searched row is scored by its seed's AVE-M supernet
         first = [r for r in rows if r.label == RANKER or r.method == "baseline"]
@@ -283,13 +286,14 @@ def measured(metrics: dict, run_dir: Path, device, backend, workdir: Path) -> di
     return {**metrics, "measured_ms": m.median_ms, "iqr_ms": m.iqr_ms}
 
 
-def remeasure(results: Results, maker: RowMaker, device, backend, workdir: Path) -> None:
-    """Every row's encoder measured again (on a quiet machine: rows measured while other work ran are slow)."""
-    for key, row in results.read().items():
-        if key == "reference":
-            continue
+def remeasure(results: Results, rows: list[Row], maker: RowMaker, device, backend, workdir: Path) -> None:
+    """The finished ones of ``rows`` measured again (on a quiet machine: rows measured while other work ran are
+    slow)."""
+    made = results.read()
+    for key in (r.key for r in rows if r.key in made):
+        row = made[key]
         again = measured({}, maker.run_dir(key), device, backend, workdir)
-        results.replace(key, {**row, **again, "first_measured_ms": row.get("first_measured_ms", row["measured_ms"])})
+        results.merge(key, {**again, "first_measured_ms": row.get("first_measured_ms", row["measured_ms"])})
         print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms", flush=True)
 
 
