@@ -464,14 +464,14 @@ def test_the_shared_scale_latency_step_resumes_from_its_state_dict():
 def test_a_search_folder_from_before_a_setting_existed_resumes_at_its_default(tmp_path):
     """A folder written before ``latency_step`` existed ran with Adam: it resumes with the default, and a
     changed value is still refused."""
-    from hwnas.train.rundir import bind_config
+    from hwnas.train.rundir import bind_config, defaults_of
 
     old = dataclasses.asdict(SearchConfig(target_ms=1.0))
     del old["latency_step"]
     (tmp_path / "search-config.json").write_text(json.dumps(old))
     now = dataclasses.asdict(SearchConfig(target_ms=1.0))
-    bind_config(tmp_path, now, "search-config.json", SearchConfig.defaults())
+    bind_config(tmp_path, now, "search-config.json", defaults_of(SearchConfig))
     with pytest.raises(HwnasError, match=r"other settings \(latency_step\)"):
-        bind_config(tmp_path, {**now, "latency_step": "shared"}, "search-config.json", SearchConfig.defaults())
+        bind_config(tmp_path, {**now, "latency_step": "shared"}, "search-config.json", defaults_of(SearchConfig))
     with pytest.raises(HwnasError, match=r"other settings \(latency_step\)"):
         bind_config(tmp_path, now, "search-config.json")  # without the defaults the missing setting differs

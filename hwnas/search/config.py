@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hwnas.core.errors import HwnasError
 
@@ -61,11 +61,6 @@ class SearchConfig:
         ):
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        """Every setting that has a default, at it: what a search folder written before the setting existed ran."""
-        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
     @property
     def weight_passes(self) -> int:

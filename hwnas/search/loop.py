@@ -22,7 +22,7 @@ from hwnas.space.declared import SpacePreset
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.train.distributed import check_divides, check_in_sync, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.objective import Task
-from hwnas.train.rundir import bind_config
+from hwnas.train.rundir import bind_config, defaults_of
 from hwnas.train.trainer import TrainConfig, Trainer
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -172,7 +172,7 @@ def search(
 def bind_search_config(run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None) -> None:
     """Bind a search folder to ``binding`` (space, device, ...) plus ``config``; a folder written before a
     setting existed counts as having run at that setting's default."""
-    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, SearchConfig.defaults())
+    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, defaults_of(SearchConfig))
 
 
 def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> list[Callable[[], None]]:

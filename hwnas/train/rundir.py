@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HwnasError(f"{path} is not a JSON object; delete its folder to start that run again")
     return data
+
+
+def defaults_of(config_class: type) -> dict[str, Any]:
+    """A config dataclass's settings that have a default, at it: what a folder written before a setting existed
+    ran (``bind_config``'s ``defaults``)."""
+    return {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
 
 
 def bind_config(

@@ -20,7 +20,7 @@ from hwnas.tasks.registry import baseline_task, build_task, task_class
 from hwnas.train import distributed
 from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
-from hwnas.train.rundir import bind_config, read_json
+from hwnas.train.rundir import bind_config, defaults_of, read_json
 from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
 
 RUN_CONFIG = "config.json"
@@ -110,7 +110,7 @@ def train_run(
     world, torch_device = distributed.join(torch_device)
     try:
         distributed.check_divides(run.batch, world)
-        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG, {"init_seed": None}))
+        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG, defaults_of(TrainRun)))
         result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
                      label=f"train {Path(encoder).stem}")  # fmt: skip
     finally:
