@@ -339,24 +339,31 @@ def report(rows: dict[str, dict], title: str) -> None:
         print(f"one training's noise (same architecture and data): test MSE std {statistics.mean(noise):.1%} of the "
               f"mean, over {len(noise)} rows with several trainings")  # fmt: skip
 
-    def paired(a: str, b: str, figure: str) -> tuple[float, float, int] | None:
-        """The two labels' mean ``figure`` over the seeds both have (rows made so far may cover other seeds)."""
-        seeds = {k.split("/")[1] for k in rows if k.startswith(f"{a}/")} & {
+    def paired(a: str, b: str, figure: str) -> tuple[float, float, list[float]] | None:
+        """The two labels' mean ``figure`` over the seeds both have (rows made so far may cover other seeds), and
+        a's relative difference to b on each of those seeds: a seed's data moves both rows alike, so the spread
+        of the per-seed differences, not the rows' spread over seeds, says how sure a difference is."""
+        seeds = sorted({k.split("/")[1] for k in rows if k.startswith(f"{a}/")} & {
             k.split("/")[1] for k in rows if k.startswith(f"{b}/")
-        }
+        })
         if not seeds:
             return None
-        means = [statistics.mean(score(rows[f"{x}/{s}"], figure) for s in seeds) for x in (a, b)]
-        return means[0], means[1], len(seeds)
+        pairs = [(score(rows[f"{a}/{s}"], figure), score(rows[f"{b}/{s}"], figure)) for s in seeds]
+        return statistics.mean(x for x, _ in pairs), statistics.mean(y for _, y in pairs), [x / y - 1 for x, y in pairs]
+
+    def differences(per_seed: list[float]) -> str:
+        spread = f" ± {statistics.stdev(per_seed):.1%}" if len(per_seed) > 1 else ""
+        each = ", ".join(f"{d:+.0%}" for d in per_seed)
+        return f"{statistics.mean(per_seed):+.1%}{spread} per seed: {each}; {len(per_seed)} seeds"
 
     for t in TARGET_SHARES:
         if (got := paired(f"AVE-{t}", f"random-{t}", "test")) is not None:
-            ave, rnd, n = got
-            print(f"target {t}: AVE test MSE {ave:.3f} vs random {rnd:.3f} ({ave / rnd - 1:+.1%}, {n} seeds)")
+            ave, rnd, per_seed = got
+            print(f"target {t}: AVE test MSE {ave:.3f} vs random {rnd:.3f} ({differences(per_seed)})")
     ok = []
     for label, rs in by_label.items():
         if label.startswith("AVE") and (got := paired(label, "eem", "test")) is not None and got[0] <= got[1]:
-            ok.append((statistics.mean(r["measured_ms"] for r in rs), label, got[2]))
+            ok.append((statistics.mean(r["measured_ms"] for r in rs), label, len(got[2])))
     if ok:
         ms, label, n = min(ok)
         print(f"fastest searched encoder at no more than EEM's test MSE: {label}, {eem_ms / ms:.2f}x faster than EEM "
@@ -364,8 +371,8 @@ def report(rows: dict[str, dict], title: str) -> None:
     elif "eem" in by_label:
         print("no searched encoder reaches EEM's test MSE at this budget")
     if (got := paired("AVE-M", "VC-M", "extreme")) is not None:
-        ave, vc, n = got
-        print(f"extreme subset at target M: AVE {ave:.3f} vs VC {vc:.3f} ({ave / vc - 1:+.1%}, {n} seeds)")
+        ave, vc, per_seed = got
+        print(f"extreme subset at target M: AVE {ave:.3f} vs VC {vc:.3f} ({differences(per_seed)})")
     taus = []
     for seed in sorted({k.split("/")[1] for k in rows if "/" in k}):
         ranked = [r for k, r in rows.items() if k.endswith(f"/{seed}") and "supernet_score" in r]
