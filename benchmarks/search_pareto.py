@@ -343,9 +343,10 @@ def report(rows: dict[str, dict], title: str) -> None:
         """The two labels' mean ``figure`` over the seeds both have (rows made so far may cover other seeds), and
         a's relative difference to b on each of those seeds: a seed's data moves both rows alike, so the spread
         of the per-seed differences, not the rows' spread over seeds, says how sure a difference is."""
-        seeds = sorted({k.split("/")[1] for k in rows if k.startswith(f"{a}/")} & {
-            k.split("/")[1] for k in rows if k.startswith(f"{b}/")
-        })
+        seeds = sorted(
+            {k.split("/")[1] for k in rows if k.startswith(f"{a}/")}
+            & {k.split("/")[1] for k in rows if k.startswith(f"{b}/")}
+        )
         if not seeds:
             return None
         pairs = [(score(rows[f"{a}/{s}"], figure), score(rows[f"{b}/{s}"], figure)) for s in seeds]
