@@ -263,8 +263,9 @@ class RowMaker:
     def train_again(self, job: tuple[Row, int]) -> dict[str, float]:
         """The row's encoder trained again on its seed's data from the initial weights of ``init``, and scored."""
         row, init = job
-        run_dir = self.run_dir(row.key).with_name(f"{self.run_dir(row.key).name}-init{init}")
-        encoder = read_run(self.run_dir(row.key)).encoder
+        first = self.run_dir(row.key)
+        run_dir = first.with_name(f"{first.name}-init{init}")
+        encoder = read_run(first).encoder
         train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss, run_dir=run_dir,
                   progress=False, torch_device=self.args.torch_device, init_seed=init)  # fmt: skip
         metrics = evaluate_run(run_dir)[0]
