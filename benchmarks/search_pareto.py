@@ -61,6 +61,8 @@ from hwnas.workflows.tables import ensure_table, open_device
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 TARGET_SHARES = {"XS": 1 / 6, "S": 0.25, "M": 0.5, "L": 1.0}  # of EEM's measured latency
 RANKER = "AVE-M"  # whose supernet ranks the seed's architectures
+OUT = Path("benchmarks/out")  # checkpoints, one folder per results name
+REMEASURES = 3  # --remeasure: measurements per row, the median kept
 FIRST_INIT_SEED = 100  # a row's further trainings: same data (its seed), initial weights and batches from 100, 101...
 
 
@@ -87,33 +89,53 @@ def plan(seed: int, targets: dict[str, float]) -> list[Row]:
     return [*rows, Row(seed, "VC-M", "differentiable", targets["M"], False)] if "M" in targets else rows
 
 
-class Results:
-    """The results file: one JSON object of rows, read and written whole under a lock."""
+def shared(key: str) -> bool:
+    """Whether a row is the same under every search setting that changes only the differentiable search: the
+    reference, the baselines and random search (``--baselines-from``)."""
+    label = key.split("/")[0]
+    return label in ("reference", *BASELINES) or label.startswith("random-")
 
-    def __init__(self, path: Path):
-        self.path = path
+
+class Results:
+    """The results file: one JSON object of rows, read and written whole under a lock. With ``base`` (another
+    results file) the shared rows are read from and written to that file, so a variant of the search is
+    compared with the very rows, trainings and measurements of the default run."""
+
+    def __init__(self, path: Path, base: Results | None = None):
+        self.path, self.base = path, base
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(path) + ".lock")
 
     def read(self) -> dict[str, dict]:
-        return json.loads(self.path.read_text()) if self.path.exists() else {}
+        rows = json.loads(self.path.read_text()) if self.path.exists() else {}
+        if self.base is None:
+            return rows
+        made = {k: r for k, r in rows.items() if not shared(k)}
+        for key, row in self.base.read().items():
+            if shared(key):  # a shared row's supernet scores are this run's own (its supernet ranked the row), if any
+                scores = {f: v for f, v in rows.get(key, {}).items() if f.endswith("_score")}
+                made[key] = {**{f: v for f, v in row.items() if not f.endswith("_score")}, **scores}
+        return made
 
     def update(self, key: str, make: Callable[[], dict]) -> dict:
         """The row ``key``, made (outside the lock) and written unless some process already has it."""
         if key in (rows := self.read()):
             return rows[key]
         row = make()
-        return self._write(lambda rows: rows.setdefault(key, row))[key]
+        return self._owner(key)._write(lambda rows: rows.setdefault(key, row))[key]
 
     def merge(self, key: str, fields: dict) -> None:
-        self._write(lambda rows: rows[key].update(fields))
+        self._owner(key)._write(lambda rows: rows[key].update(fields))
 
     def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
-        self._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))
+        self._owner(key)._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))
+
+    def _owner(self, key: str) -> Results:
+        return self.base if self.base is not None and shared(key) else self
 
     def _write(self, change: Callable[[dict], Any]) -> dict[str, dict]:
         with self.lock:
-            rows = self.read()
+            rows = json.loads(self.path.read_text()) if self.path.exists() else {}
             change(rows)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(rows, indent=2))
@@ -135,6 +157,10 @@ def main() -> None:
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
     parser.add_argument("--out", type=Path, default=None, help="checkpoints; default benchmarks/out/<name>")
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
+    parser.add_argument("--baselines-from", type=Path, default=None,
+                        help="a results file (of the default settings) whose reference, baseline and random rows "
+                        "this run shares, with their checkpoints under benchmarks/out/<its name>: for settings that "
+                        "change only the differentiable search")  # fmt: skip
     parser.add_argument("--only", default=None, help="comma-separated labels to make (eem, AVE-M, random-S, ...)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the rows so far")
     parser.add_argument("--trainings", type=int, default=1,
@@ -155,8 +181,11 @@ def main() -> None:
     )
     args.settings = dict(parse_setting(s) for s in args.setting)
     name += settings_tag(args.settings)
-    out = args.out or Path("benchmarks/out") / name
-    results = Results(args.results or Path("benchmarks/results") / f"{name}.json")
+    out = args.out or OUT / name
+    base = args.baselines_from
+    if base is not None and not base.is_file():
+        parser.error(f"--baselines-from {base}: no such results file; give one that benchmarks/results/ holds")
+    results = Results(args.results or Path("benchmarks/results") / f"{name}.json", base and Results(base))
     if args.report_only:
         report(results.read(), f"avatar/{args.preset} on {args.device}")
         return
@@ -178,7 +207,7 @@ def main() -> None:
             del targets[t]
     rows = [r for seed in (int(s) for s in args.seeds.split(",")) for r in plan(seed, targets)]
     rows = [r for r in rows if args.only is None or r.label in args.only.split(",")]
-    maker = RowMaker(args, args.train_steps or task_preset(args.preset).steps, out)
+    maker = RowMaker(args, args.train_steps or task_preset(args.preset).steps, out, base and OUT / base.stem)
     if args.remeasure:
         remeasure(results, rows, maker, device, backend, args.workdir)
     waves = [rows]
@@ -219,12 +248,13 @@ class RowMaker:
     """Makes one row but for its latency: search (unless a baseline), train from scratch, evaluate, rank. A job:
     it needs no device, so it may run as a Ray task."""
 
-    def __init__(self, args: argparse.Namespace, train_steps: int, out: Path):
-        self.args, self.train_steps, self.out = args, train_steps, out
+    def __init__(self, args: argparse.Namespace, train_steps: int, out: Path, base_out: Path | None = None):
+        self.args, self.train_steps, self.out, self.base_out = args, train_steps, out, base_out
         self.rankers: dict[int, tuple] = {}
 
     def run_dir(self, key: str) -> Path:
-        return self.out / "train" / key.replace("/", "-")
+        out = self.base_out if self.base_out is not None and shared(key) else self.out
+        return out / "train" / key.replace("/", "-")
 
     def __call__(self, row: Row) -> dict:
         print(f"{row.key}: {row.method}, train, evaluate", flush=True)
@@ -289,13 +319,17 @@ def measured(metrics: dict, run_dir: Path, device, backend, workdir: Path) -> di
 
 def remeasure(results: Results, rows: list[Row], maker: RowMaker, device, backend, workdir: Path) -> None:
     """The finished ones of ``rows`` measured again (on a quiet machine: rows measured while other work ran are
-    slow)."""
+    slow), REMEASURES times each, keeping the median of the medians: now and then one measurement on a shared
+    machine runs slow throughout (seen here: 0.18, then 0.31, then 0.18 ms), and one such must not decide."""
     made = results.read()
     for key in (r.key for r in rows if r.key in made):
         row = made[key]
-        again = measured({}, maker.run_dir(key), device, backend, workdir)
+        runs = sorted((measured({}, maker.run_dir(key), device, backend, workdir) for _ in range(REMEASURES)),
+                      key=lambda m: m["measured_ms"])  # fmt: skip
+        again = runs[len(runs) // 2]
         results.merge(key, {**again, "first_measured_ms": row.get("first_measured_ms", row["measured_ms"])})
-        print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms", flush=True)
+        each = ", ".join(f"{m['measured_ms']:.3f}" for m in runs)
+        print(f"  {key}: {row['measured_ms']:.3f} -> {again['measured_ms']:.3f} ms (of {each})", flush=True)
 
 
 def trainings_of(row: dict, figure: str = "test") -> list[float]:
