@@ -16,6 +16,8 @@ that several processes (say one per seed: ``--seeds 1``) can share it; searches 
 --out, so a killed run goes on where it stopped. With ``--ray`` the rows train at once as Ray tasks (one CPU,
 or ``--gpus-per-job``, each; the seeds' AVE-M searches and the baselines first) and this process measures each
 trained encoder afterwards, when nothing else runs; ``--remeasure`` measures the finished rows again.
+``--baselines-from FILE`` shares the reference, baseline and random rows of another
+results file (the default settings'), for settings that change only the differentiable search.
 ``--trainings N`` trains each row's encoder N times on its seed's data (other initial weights and batch orders)
 and scores it by the mean: one training's test MSE varies by several percent, as much as the differences the
 table is asked to show; existing rows get their further trainings on the next run.
@@ -110,12 +112,9 @@ class Results:
         rows = json.loads(self.path.read_text()) if self.path.exists() else {}
         if self.base is None:
             return rows
-        made = {k: r for k, r in rows.items() if not shared(k)}
-        for key, row in self.base.read().items():
-            if shared(key):  # a shared row's supernet scores are this run's own (its supernet ranked the row), if any
-                scores = {f: v for f, v in rows.get(key, {}).items() if f.endswith("_score")}
-                made[key] = {**{f: v for f, v in row.items() if not f.endswith("_score")}, **scores}
-        return made
+        # the base's rows were ranked by the base's supernet, not this run's: tau stays within one run
+        base = {k: {f: v for f, v in r.items() if not f.endswith("_score")} for k, r in self.base.read().items()}
+        return {**{k: r for k, r in base.items() if shared(k)}, **{k: r for k, r in rows.items() if not shared(k)}}
 
     def update(self, key: str, make: Callable[[], dict]) -> dict:
         """The row ``key``, made (outside the lock) and written unless some process already has it."""
@@ -356,6 +355,9 @@ def report(rows: dict[str, dict], title: str) -> None:
             by_label.setdefault(key.split("/")[0], []).append(r)
     if not by_label:
         print("no rows yet")
+        return
+    if "reference" not in rows:
+        print("no reference row: a variant's results file reads it, and the baseline rows, with --baselines-from")
         return
     eem_ms = rows["reference"]["eem_ms"]
     print(f"\n{title}: render MSE on the 0-255 scale, mean ± std over seeds; EEM measured at {eem_ms:.3f} ms")
