@@ -109,7 +109,7 @@ class Results:
         self.lock = FileLock(str(path) + ".lock")
 
     def read(self) -> dict[str, dict]:
-        rows = json.loads(self.path.read_text()) if self.path.exists() else {}
+        rows = self._own_rows()
         if self.base is None:
             return rows
         # the base's rows were ranked by the base's supernet, not this run's: tau stays within one run
@@ -132,9 +132,12 @@ class Results:
     def _owner(self, key: str) -> Results:
         return self.base if self.base is not None and shared(key) else self
 
+    def _own_rows(self) -> dict[str, dict]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
     def _write(self, change: Callable[[dict], Any]) -> dict[str, dict]:
         with self.lock:
-            rows = json.loads(self.path.read_text()) if self.path.exists() else {}
+            rows = self._own_rows()
             change(rows)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(rows, indent=2))
