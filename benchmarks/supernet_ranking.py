@@ -21,7 +21,9 @@ every score is kept in benchmarks/results/ (tracked by git), so a run resumes ac
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import random
 import statistics
 from pathlib import Path
@@ -90,11 +92,13 @@ def main() -> None:
     if args.archs_from:
         seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else set()
         by_seed: dict[int, dict[str, Architecture]] = {}
+        targets: dict[str, float] = {}
         for key, row in json.loads(args.archs_from.read_text()).items():
             seed = int(key.rsplit("seed", 1)[1]) if "/seed" in key else None
             if "architecture" in row and "stand_alone_score" in row and (seed in seeds or not seeds):
                 by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
                 rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
+                targets[key] = row.get("target_ms", 0.0)
         taus = []
         for seed, archs in sorted(by_seed.items()):
             supernet_scores(seed, archs)
@@ -103,6 +107,9 @@ def main() -> None:
         spread = statistics.stdev(taus) if len(taus) > 1 else 0.0
         print(f"{args.space}/{args.preset}{tag or ' (default settings)'}: Kendall tau {statistics.mean(taus):+.3f} "
               f"± {spread:.3f} over {len(taus)} seeds")  # fmt: skip
+        right, pairs = same_target_pairs(rows, by_seed, targets)
+        print(f"pairs of one seed and target (what a search must order): {right}/{pairs} ordered as trained alone "
+              f"(chance: half)")  # fmt: skip
         return
 
     rng = random.Random(args.seed)
@@ -124,6 +131,22 @@ def main() -> None:
     a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
     print(f"{args.space}/{args.preset}: {len(a)} architectures, held-out score (lower is better)")
     print(f"Kendall tau {kendall(a, b):+.3f}, Spearman rho {spearman(a, b):+.3f} (supernet vs stand-alone)")
+
+
+def same_target_pairs(
+    rows: dict, by_seed: dict[int, dict[str, Architecture]], targets: dict[str, float]
+) -> tuple[int, int]:
+    """How many pairs of architectures of one seed and one latency target the supernet orders as their
+    stand-alone scores do: τ over all rows also rewards telling a large network from a small one, which the
+    latency table already does for a search."""
+    right = pairs = 0
+    for archs in by_seed.values():
+        for a, b in itertools.combinations(sorted(archs), 2):
+            if targets[a] and math.isclose(targets[a], targets[b], rel_tol=1e-6):
+                pairs += 1
+                supernet = rows[a]["supernet"] - rows[b]["supernet"]
+                right += supernet * (rows[a]["stand_alone"] - rows[b]["stand_alone"]) > 0
+    return right, pairs
 
 
 if __name__ == "__main__":
