@@ -29,6 +29,7 @@ table is asked to show; existing rows get their further trainings on the next ru
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 from collections.abc import Callable
@@ -341,6 +342,21 @@ def trainings_of(row: dict, figure: str = "test") -> list[float]:
     return [row[figure]["mean"], *(t[figure] for t in row.get("trainings", {}).values())]
 
 
+def training_agreement(rows: dict[str, dict]) -> tuple[int, int] | None:
+    """How often two independent trainings order an AVE row and the random row of its target and seed alike: the
+    ceiling of any ranking a search could be scored against, and how far apart the two architectures are."""
+    alike = cases = 0
+    for key, ave in rows.items():
+        other = rows.get(key.replace("AVE-", "random-", 1)) if key.startswith("AVE-") else None
+        if other is None:
+            continue
+        a, b = trainings_of(ave), trainings_of(other)
+        for i, j in itertools.combinations(range(min(len(a), len(b))), 2):
+            cases += 1
+            alike += (a[i] - b[i]) * (a[j] - b[j]) > 0
+    return (alike, cases) if cases else None
+
+
 def score(row: dict, figure: str) -> float:
     """The row's ``figure`` as the mean over its trainings."""
     return statistics.mean(trainings_of(row, figure))
@@ -401,6 +417,10 @@ def report(rows: dict[str, dict], title: str) -> None:
         if (got := paired(f"AVE-{t}", f"random-{t}", "test")) is not None:
             ave, rnd, per_seed = got
             print(f"target {t}: AVE test MSE {ave:.3f} vs random {rnd:.3f} ({differences(per_seed)})")
+    if (agreement := training_agreement(rows)) is not None:
+        alike, cases = agreement
+        print(f"AVE vs random at one target and seed: two trainings order the pair alike in {alike}/{cases} cases "
+              f"(chance: half; every case, if the two architectures differed beyond training noise)")  # fmt: skip
     ok = []
     for label, rs in by_label.items():
         if label.startswith("AVE") and (got := paired(label, "eem", "test")) is not None and got[0] <= got[1]:
