@@ -14,6 +14,7 @@ every score is kept in benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -38,24 +39,18 @@ def main() -> None:
     results_path = args.results or Path("benchmarks/results") / f"{name}.json"
     cells = json.loads(results_path.read_text()) if results_path.exists() else {}
     seeds = sorted({key.split("/seed")[1] for key in pareto if key.startswith("VC-M/")}, key=int)
-    for seed in seeds:
-        for label, searched_with_eq3 in LABELS.items():
-            row = pareto.get(f"{label}/seed{seed}")
-            if row is None:
-                continue
-            for loss, ee in LOSSES.items():
-                key = f"{label}/seed{seed}/{loss}"
-                if key in cells:
-                    continue
-                if ee == searched_with_eq3:
-                    cells[key] = {"test": row["test"]["mean"], "extreme": row["extreme"]["mean"], "from": "pareto"}
-                else:
-                    cells[key] = train(Architecture.from_json(row["architecture"]), out / key.replace("/", "-"),
-                                       args.preset, int(seed), ee)  # fmt: skip
-                    made = cells[key]
-                    print(f"  {key}: test MSE {made['test']:.3f}, extreme {made['extreme']:.2f}", flush=True)
-                results_path.parent.mkdir(parents=True, exist_ok=True)
-                results_path.write_text(json.dumps(cells, indent=2))
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    for seed, (label, searched_with_eq3), (loss, ee) in itertools.product(seeds, LABELS.items(), LOSSES.items()):
+        key, row = f"{label}/seed{seed}/{loss}", pareto.get(f"{label}/seed{seed}")
+        if key in cells or row is None:
+            continue
+        if ee == searched_with_eq3:
+            cells[key] = {"test": row["test"]["mean"], "extreme": row["extreme"]["mean"], "from": "pareto"}
+        else:
+            arch = Architecture.from_json(row["architecture"])
+            cells[key] = train(arch, out / key.replace("/", "-"), args.preset, int(seed), ee)
+            print(f"  {key}: test MSE {cells[key]['test']:.3f}, extreme {cells[key]['extreme']:.2f}", flush=True)
+        results_path.write_text(json.dumps(cells, indent=2))
     report(cells, seeds)
 
 

@@ -8,7 +8,8 @@ Two sources of architectures:
 - ``--n N`` random architectures, each trained stand-alone here in its own resumable run folder under --out;
 - ``--archs-from RESULTS``: the searched and random architectures of a Pareto run (benchmarks/search_pareto.py),
   whose stand-alone scores it already holds, per seed: only a supernet per seed is trained, so a change to the
-  supernet's training is measured in minutes. Kendall's tau per seed, then mean ± std over seeds.
+  supernet's training is measured in minutes. Kendall's tau per seed, then mean ± std over seeds, and how
+  many pairs of one seed and one latency target the supernet orders as stand-alone training does.
 
 Search settings (``--setting width_sampling=soft``) name the results, so variants are compared side by side;
 every score is kept in benchmarks/results/ (tracked by git), so a run resumes across sessions.

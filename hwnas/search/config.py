@@ -45,8 +45,8 @@ class SearchConfig:
     # the paths of the weight steps after the warm-up: "policy", drawn from the architecture distribution
     # (FBNet, GDAS); "uniform", every choice alike (SPOS), so the shared weights rank every child alike;
     # "sandwich", the largest and the smallest child and two uniform paths on each batch, their gradients added
-    # (BigNAS's sandwich rule): the best-ranking variant in weight training alone, not yet inside the search
-    # (docs/search-quality.md); 4x the weight passes
+    # (BigNAS's sandwich rule): the best-ranking variant in weight training alone, no better than the others
+    # inside the search (docs/search-quality.md); 4x the weight passes
     weight_sampling: str = "policy"
     checkpoint_every: int = 25
 
