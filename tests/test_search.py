@@ -475,3 +475,15 @@ def test_a_search_folder_from_before_a_setting_existed_resumes_at_its_default(tm
         bind_config(tmp_path, {**now, "latency_step": "shared"}, "search-config.json", defaults_of(SearchConfig))
     with pytest.raises(HwnasError, match=r"other settings \(latency_step\)"):
         bind_config(tmp_path, now, "search-config.json")  # without the defaults the missing setting differs
+
+
+def test_a_seed_setting_draws_another_search_of_the_same_data():
+    """The request's seed draws data and search alike; a ``seed`` setting redraws only the search (the
+    benchmarks' search draws), where it used to collide with the request's seed."""
+    from hwnas.workflows.searches import SearchRequest, parse_setting, request_config, search_task
+
+    request = SearchRequest("avatar", "cpu", 1.0, preset="tiny", seed=3)
+    task = search_task(TINY, request.seed)
+    assert request_config(request, task, 1.0).seed == 3
+    redrawn = dataclasses.replace(request, settings=dict([parse_setting("seed=1003")]))
+    assert request_config(redrawn, task, 1.0).seed == 1003

@@ -108,6 +108,12 @@ def search_config(task: Task, target_ms: float, steps: int | None = None, **sett
     return SearchConfig(target_ms, steps, warmup, task.batch_size, **task.settings(), **settings)
 
 
+def request_config(request: SearchRequest, task: Task, target_ms: float) -> SearchConfig:
+    """The request's search config. Its seed draws the data and the search alike; a ``seed`` setting draws the
+    search apart from the data (another search of the same task)."""
+    return search_config(task, target_ms, request.steps, **{"seed": request.seed, **request.settings})
+
+
 def search_task(space: SpacePreset, seed: int, ee_loss: bool = True) -> Task:
     return build_task(space, TaskRequest(space.preset, seed, ee_loss, for_search=True))
 
@@ -142,7 +148,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         plan = distributed.on_main(lambda: _plan(request, space, device, backend, task, out_dir))
         if isinstance(plan, SearchOutcome):
             return plan
-        config = search_config(task, plan.target_ms, request.steps, seed=request.seed, **request.settings)
+        config = request_config(request, task, plan.target_ms)
         if request.method == "random":
             result = random_search(space, plan.table, task, config, run_dir=out_dir, binding=plan.binding,
                                    torch_device=torch_device, progress=request.progress,
@@ -189,7 +195,7 @@ def _plan(
     if request.speedup and previous.get("speedup") == request.speedup:  # the reference was measured then
         target, reference = previous["target_ms"], previous.get("reference")
     if target is not None and previous:
-        config = search_config(task, target, request.steps, seed=request.seed, **request.settings)
+        config = request_config(request, task, target)
         bind_search_config(out_dir, config, {**binding, "reference": reference})
         if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
             return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
