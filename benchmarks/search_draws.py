@@ -52,6 +52,7 @@ def main() -> None:
     rows = {k: r for k, r in pareto.items() if k.startswith(f"{args.label}/")}
     if not rows:
         parser.error(f"--label {args.label}: {args.archs_from} has no such rows")
+    rivals = json.loads(args.rivals_from.read_text()) if args.rivals_from else pareto
     settings = dict(parse_setting(s) for s in args.setting)
     name = f"draws-{args.label}-{args.archs_from.stem}{settings_tag(settings)}"
     out = args.out or Path("benchmarks/out") / name
@@ -73,7 +74,8 @@ def main() -> None:
         if "reference" not in read():
             net = AvatarTask.reference_network("eem", args.preset)
             write("reference", {"eem_ms": measure_encoder(net, device, backend, Path(".hwnas")).median_ms})
-        share = next(iter(rows.values()))["target_ms"] / pareto["reference"]["eem_ms"]
+        eem_ms = (pareto.get("reference") or rivals["reference"])["eem_ms"]  # a variant's file shares its rivals'
+        share = next(iter(rows.values()))["target_ms"] / eem_ms
         target_ms = share * read()["reference"]["eem_ms"]
         ee_loss = not args.label.startswith("VC")  # VC: no Eq. 3 weight in search and training
         for seed, k in itertools.product(seeds, range(FIRST_DRAW, FIRST_DRAW + args.draws)):
@@ -94,7 +96,6 @@ def main() -> None:
             write(key, {**scores, "measured_ms": measured, "target_ms": target_ms,
                         "architecture": outcome.architecture.to_json()})  # fmt: skip
             print(f"  {key}: {measured:.3f} ms (target {target_ms:.3f}), test MSE {scores['test']:.3f}", flush=True)
-    rivals = json.loads(args.rivals_from.read_text()) if args.rivals_from else pareto
     report(read(), pareto, rivals, args.label, seeds)
 
 

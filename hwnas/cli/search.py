@@ -79,7 +79,7 @@ from hwnas.search.config import LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPL
     "trained for an equal share of the steps, best held-out loss wins).",
 )
 @ee_loss_option
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Draws the task's data and the search's randomness.")
 @path_option(
     "--out",
     "Where arch.json, report.json, search_curves.png and the checkpoints go; default "
