@@ -48,6 +48,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<name>.json")
     parser.add_argument("--report-only", action="store_true", help="print the report of the draws so far")
     args = parser.parse_args()
+    for path in (args.archs_from, args.rivals_from):
+        if path is not None and not path.is_file():
+            parser.error(f"{path}: no such results file; give one that benchmarks/results/ holds")
+    if not args.label.startswith(("AVE-", "random-")):
+        parser.error(f"--label {args.label}: redraw an AVE-<target> or random-<target> row")
     pareto = json.loads(args.archs_from.read_text())
     rows = {k: r for k, r in pareto.items() if k.startswith(f"{args.label}/")}
     if not rows:
@@ -77,7 +82,6 @@ def main() -> None:
         eem_ms = (pareto.get("reference") or rivals["reference"])["eem_ms"]  # a variant's file shares its rivals'
         share = next(iter(rows.values()))["target_ms"] / eem_ms
         target_ms = share * read()["reference"]["eem_ms"]
-        ee_loss = not args.label.startswith("VC")  # VC: no Eq. 3 weight in search and training
         for seed, k in itertools.product(seeds, range(FIRST_DRAW, FIRST_DRAW + args.draws)):
             key = f"seed{seed}/draw{k}"
             if key in read():
@@ -85,11 +89,10 @@ def main() -> None:
             run = out / key.replace("/", "-")
             outcome = run_search(
                 SearchRequest("avatar", args.device, target_ms, preset=args.preset, method=method(args.label),
-                              seed=seed, ee_loss=ee_loss, settings={**settings, "seed": k},
+                              seed=seed, settings={**settings, "seed": k},
                               out_dir=run / "search", progress=False)
             )  # fmt: skip
-            train_run(str(outcome.arch_path.resolve()), args.preset, seed=seed, ee_loss=ee_loss,
-                      run_dir=run / "train", progress=False)  # fmt: skip
+            train_run(str(outcome.arch_path.resolve()), args.preset, seed=seed, run_dir=run / "train", progress=False)
             metrics = evaluate_run(run / "train")[0]
             measured = measure_encoder(load_trained(run / "train")[2], device, backend, Path(".hwnas")).median_ms
             scores = {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
@@ -131,7 +134,7 @@ def report(draws: dict, pareto: dict, rivals: dict, label: str, seeds: list[int]
     if len(per_seed) < 2:
         return
     rng = random.Random(0)
-    ave_first = label.startswith(("AVE", "VC"))
+    ave_first = label.startswith("AVE")
     wins = 0
     for _ in range(RESAMPLES):
         drawn = statistics.mean(rng.choice(scores) for scores, _ in per_seed.values())
