@@ -21,7 +21,7 @@ import random
 import statistics
 from pathlib import Path
 
-from filelock import FileLock
+from search_pareto import Results  # the sibling benchmark's locked results file
 
 from hwnas.deploy.endtoend import measure_encoder
 from hwnas.tasks.avatar.avatar_task import AvatarTask
@@ -61,45 +61,39 @@ def main() -> None:
     settings = dict(parse_setting(s) for s in args.setting)
     name = f"draws-{args.label}-{args.archs_from.stem}{settings_tag(settings)}"
     out = args.out or Path("benchmarks/out") / name
-    results_path = args.results or Path("benchmarks/results") / f"{name}.json"
     seeds = [int(s) for s in args.seeds.split(",")]
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-
-    def read() -> dict[str, dict]:
-        return json.loads(results_path.read_text()) if results_path.exists() else {}
-
-    def write(key: str, value: dict) -> None:  # several processes (say one per seed) may share the file
-        with FileLock(f"{results_path}.lock"):
-            draws = read()
-            draws.setdefault(key, value)
-            results_path.write_text(json.dumps(draws, indent=2))
+    results = Results(args.results or Path("benchmarks/results") / f"{name}.json")  # shared by processes
 
     if not args.report_only:
         device, backend = open_device(args.device)
-        if "reference" not in read():
+
+        def measure_reference() -> dict:
             net = AvatarTask.reference_network("eem", args.preset)
-            write("reference", {"eem_ms": measure_encoder(net, device, backend, Path(".hwnas")).median_ms})
+            return {"eem_ms": measure_encoder(net, device, backend, Path(".hwnas")).median_ms}
+
+        eem_here = results.update("reference", measure_reference)["eem_ms"]
         eem_ms = (pareto.get("reference") or rivals["reference"])["eem_ms"]  # a variant's file shares its rivals'
         share = next(iter(rows.values()))["target_ms"] / eem_ms
-        target_ms = share * read()["reference"]["eem_ms"]
-        for seed, k in itertools.product(seeds, range(FIRST_DRAW, FIRST_DRAW + args.draws)):
-            key = f"seed{seed}/draw{k}"
-            if key in read():
-                continue
-            run = out / key.replace("/", "-")
+        target_ms = share * eem_here
+
+        def draw(seed: int, k: int) -> dict:
+            """Search seed ``k`` on ``seed``'s data, its result trained once, scored and measured."""
+            run = out / f"seed{seed}-draw{k}"
             outcome = run_search(
                 SearchRequest("avatar", args.device, target_ms, preset=args.preset, method=method(args.label),
-                              seed=seed, settings={**settings, "seed": k},
-                              out_dir=run / "search", progress=False)
+                              seed=seed, settings={**settings, "seed": k}, out_dir=run / "search", progress=False)
             )  # fmt: skip
             train_run(str(outcome.arch_path.resolve()), args.preset, seed=seed, run_dir=run / "train", progress=False)
             metrics = evaluate_run(run / "train")[0]
             measured = measure_encoder(load_trained(run / "train")[2], device, backend, Path(".hwnas")).median_ms
-            scores = {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
-            write(key, {**scores, "measured_ms": measured, "target_ms": target_ms,
-                        "architecture": outcome.architecture.to_json()})  # fmt: skip
-            print(f"  {key}: {measured:.3f} ms (target {target_ms:.3f}), test MSE {scores['test']:.3f}", flush=True)
-    report(read(), pareto, rivals, args.label, seeds)
+            return {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"], "measured_ms": measured,
+                    "target_ms": target_ms, "architecture": outcome.architecture.to_json()}  # fmt: skip
+
+        for seed, k in itertools.product(seeds, range(FIRST_DRAW, FIRST_DRAW + args.draws)):
+            got = results.update(f"seed{seed}/draw{k}", lambda s=seed, k=k: draw(s, k))
+            print(f"  seed{seed}/draw{k}: {got['measured_ms']:.3f} ms (target {target_ms:.3f}), "
+                  f"test MSE {got['test']:.3f}", flush=True)  # fmt: skip
+    report(results.read(), pareto, rivals, args.label, seeds)
 
 
 def method(label: str) -> str:
@@ -135,10 +129,10 @@ def report(draws: dict, pareto: dict, rivals: dict, label: str, seeds: list[int]
         return
     rng = random.Random(0)
     ave_first = label.startswith("AVE")
+    fixed = statistics.mean(r for _, r in per_seed.values())
     wins = 0
     for _ in range(RESAMPLES):
         drawn = statistics.mean(rng.choice(scores) for scores, _ in per_seed.values())
-        fixed = statistics.mean(r for _, r in per_seed.values())
         wins += (drawn < fixed) if ave_first else (fixed < drawn)
     ave, rnd = (label, other) if ave_first else (other, label)
     print(
