@@ -92,11 +92,18 @@ def plan(seed: int, targets: dict[str, float]) -> list[Row]:
     return [*rows, Row(seed, "VC-M", "differentiable", targets["M"], False)] if "M" in targets else rows
 
 
-def shared(key: str) -> bool:
-    """Whether a row is the same under every search setting that changes only the differentiable search: the
-    reference, the baselines and random search (``--baselines-from``)."""
+# search settings that random search ignores: under them its rows are the base's too
+DIFFERENTIABLE_ONLY = {"op_sampling", "width_sampling", "latency_loss", "latency_weight", "latency_step", "warmup",
+                       "tau_start", "tau_end", "lr_arch"}  # fmt: skip
+
+
+def shared(key: str, settings: dict[str, Any]) -> bool:
+    """Whether a row is the same under ``settings`` as in the default run (``--baselines-from``): the
+    reference and the baselines always, random search where the settings change only the differentiable one."""
     label = key.split("/")[0]
-    return label in ("reference", *BASELINES) or label.startswith("random-")
+    if label.startswith("random-"):
+        return settings.keys() <= DIFFERENTIABLE_ONLY
+    return label in ("reference", *BASELINES)
 
 
 class Results:
@@ -104,8 +111,8 @@ class Results:
     results file) the shared rows are read from and written to that file, so a variant of the search is
     compared with the very rows, trainings and measurements of the default run."""
 
-    def __init__(self, path: Path, base: Results | None = None):
-        self.path, self.base = path, base
+    def __init__(self, path: Path, base: Results | None = None, settings: dict[str, Any] | None = None):
+        self.path, self.base, self.settings = path, base, settings or {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(path) + ".lock")
 
@@ -115,7 +122,10 @@ class Results:
             return rows
         # the base's rows were ranked by the base's supernet, not this run's: tau stays within one run
         base = {k: {f: v for f, v in r.items() if not f.endswith("_score")} for k, r in self.base.read().items()}
-        return {**{k: r for k, r in base.items() if shared(k)}, **{k: r for k, r in rows.items() if not shared(k)}}
+        return {
+            **{k: r for k, r in base.items() if self.shared(k)},
+            **{k: r for k, r in rows.items() if not self.shared(k)},
+        }
 
     def update(self, key: str, make: Callable[[], dict]) -> dict:
         """The row ``key``, made (outside the lock) and written unless some process already has it."""
@@ -130,8 +140,11 @@ class Results:
     def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
         self._owner(key)._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))
 
+    def shared(self, key: str) -> bool:
+        return self.base is not None and shared(key, self.settings)
+
     def _owner(self, key: str) -> Results:
-        return self.base if self.base is not None and shared(key) else self
+        return self.base if self.shared(key) else self
 
     def _own_rows(self) -> dict[str, dict]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
@@ -188,7 +201,9 @@ def main() -> None:
     base = args.baselines_from
     if base is not None and not base.is_file():
         parser.error(f"--baselines-from {base}: no such results file; give one that benchmarks/results/ holds")
-    results = Results(args.results or Path("benchmarks/results") / f"{name}.json", base and Results(base))
+    results = Results(
+        args.results or Path("benchmarks/results") / f"{name}.json", base and Results(base), args.settings
+    )
     if args.report_only:
         report(results.read(), f"avatar/{args.preset} on {args.device}")
         return
@@ -256,7 +271,7 @@ class RowMaker:
         self.rankers: dict[int, tuple] = {}
 
     def run_dir(self, key: str) -> Path:
-        out = self.base_out if self.base_out is not None and shared(key) else self.out
+        out = self.base_out if self.base_out is not None and shared(key, self.args.settings) else self.out
         return out / "train" / key.replace("/", "-")
 
     def __call__(self, row: Row) -> dict:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.autograd import gradcheck
 
@@ -82,3 +83,22 @@ def test_held_out_scores_leave_out_the_eq3_weight():
     assert weighted != unweighted
     assert task.score(pred, batch) == unweighted
     assert torch.isfinite(torch.tensor(weighted))
+
+
+def test_the_selection_loss_is_the_render_error_alone():
+    """Eq. 4 counts key points, which do not render; the loss an architecture is chosen by ignores them, and
+    charges what does render — the latent code — as the training loss does."""
+    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.train.objective import TaskRequest
+
+    task = AvatarTask.create(TaskRequest("tiny", ee_loss=False))
+    batch = task.batch(task.train_pool()[:16])
+    truth = {"z": batch["z"], "g": batch["g"], "y": batch["y"]}
+    off_keypoints = {**truth, "y": batch["y"] + 0.5}
+    off_latent = {**truth, "z": batch["z"] + 0.5}
+    assert float(task.loss(off_keypoints, batch, 0)) > 0.1
+    assert float(task.selection_loss(off_keypoints, batch, 0)) == 0.0
+    assert task.selection_score(off_keypoints, batch) == 0.0
+    assert float(task.selection_loss(off_latent, batch, 0)) > 0.0
+    render_term = task.loss_fn(off_latent, batch, extreme_weighted=False)[1]["render"]
+    assert task.selection_score(off_latent, batch) == pytest.approx(render_term, rel=1e-5)

@@ -477,6 +477,18 @@ def test_a_search_folder_from_before_a_setting_existed_resumes_at_its_default(tm
         bind_config(tmp_path, now, "search-config.json")  # without the defaults the missing setting differs
 
 
+def test_a_search_folder_from_before_arch_loss_existed_chose_by_the_training_loss(tmp_path):
+    """Such a folder resumes only as what it ran: ``arch_loss = "training"``, not the new default."""
+    from hwnas.search.loop import bind_search_config
+
+    old = dataclasses.asdict(SearchConfig(target_ms=1.0))
+    del old["arch_loss"]
+    (tmp_path / "search-config.json").write_text(json.dumps(old))
+    with pytest.raises(HwnasError, match=r"other settings \(arch_loss\)"):
+        bind_search_config(tmp_path, SearchConfig(target_ms=1.0))
+    bind_search_config(tmp_path, SearchConfig(target_ms=1.0, arch_loss="training"))
+
+
 def test_a_seed_setting_draws_another_search_of_the_same_data():
     """The request's seed draws data and search alike; a ``seed`` setting redraws only the search (the
     benchmarks' search draws), where it used to collide with the request's seed."""

@@ -95,3 +95,35 @@ def test_random_search_keeps_its_lowest_scoring_candidate(table):
     best = min(range(len(scores)), key=scores.__getitem__)
     assert result.predicted_ms == pytest.approx(result.history[best]["predicted_ms"])
     assert torch.tensor(scores).unique().numel() == len(scores)  # distinct candidates, distinct scores
+
+
+class ContrarianTask(DigitsTask):
+    """Trains on the digits loss, but chooses architectures by a selection loss that disagrees with it."""
+
+    def selection_loss(self, outputs, batch, step):
+        return 7.0 + 0.0 * outputs[self.key].sum()
+
+    def selection_score(self, outputs, batch):
+        return -self.score(outputs, batch)
+
+
+@pytest.mark.parametrize("arch_loss", ["selection", "training"])
+def test_the_architecture_step_descends_the_loss_arch_loss_names(table, arch_loss):
+    fastest, slowest = latency_range(DIGITS, table)
+    cfg = dataclasses.replace(config((fastest + slowest) / 2, 0, steps=20), arch_loss=arch_loss)
+    result = search(DIGITS, table, ContrarianTask(0, preset="tiny"), cfg, progress=False)
+    arch_losses = {h["arch_loss"] for h in result.history if "arch_loss" in h}
+    assert (arch_losses == {7.0}) == (arch_loss == "selection"), arch_losses
+
+
+def test_random_search_keeps_the_candidate_lowest_on_the_selection_score(table):
+    target = table.predict_ms(Architecture.sample(DIGITS, random.Random(0)).op_specs(DIGITS))
+    task = ContrarianTask(0, preset="tiny")
+    chosen = {}
+    for arch_loss in ("selection", "training"):
+        cfg = dataclasses.replace(config(target, 0, steps=40), arch_loss=arch_loss)
+        result = random_search(DIGITS, table, task, cfg)
+        scores = [h["held_out_loss"] for h in result.history]
+        assert result.predicted_ms == pytest.approx(result.history[scores.index(min(scores))]["predicted_ms"])
+        chosen[arch_loss] = result.architecture
+    assert chosen["selection"] != chosen["training"]  # the negated score keeps the training loss's worst

@@ -16,6 +16,7 @@ OP_SAMPLING = ("hard", "soft")
 WIDTH_SAMPLING = ("hard", "soft")
 WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
 SANDWICH_PATHS = 4  # the largest child, the smallest, and two uniform draws
+ARCH_LOSSES = ("selection", "training")
 METHODS = ("differentiable", "random")
 TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
@@ -48,6 +49,10 @@ class SearchConfig:
     # (BigNAS's sandwich rule): the best-ranking variant in weight training alone, no better than the others
     # inside the search (docs/search-quality.md); 4x the weight passes
     weight_sampling: str = "policy"
+    # what chooses the architecture (the architecture step descends it, random search keeps the candidate
+    # lowest on it): "selection", the task's selection loss — for avatar the render error it is evaluated on;
+    # "training", the loss the weights train on (for avatar Eq. 4, dominated by its gaze term)
+    arch_loss: str = "selection"
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
@@ -59,6 +64,7 @@ class SearchConfig:
             ("width_sampling", WIDTH_SAMPLING),
             ("weight_sampling", WEIGHT_SAMPLING),
             ("latency_step", LATENCY_STEPS),
+            ("arch_loss", ARCH_LOSSES),
         ):
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")

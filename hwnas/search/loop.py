@@ -127,7 +127,7 @@ def search(
             for policy in net.policies.values():
                 policy.sample(tau)
             batch = _batch(task, arch_split, config.batch, g, device)
-            task_loss = task.loss(model(batch["views"]), batch, step)
+            task_loss = arch_objective(task, config.arch_loss)(model(batch["views"]), batch, step)
             arch_loss = mean_over_ranks(task_loss.detach()).item()  # one reward for every rank's policies
             surrogate = sum(p.surrogate(-arch_loss) for p in net.policies.values())
             a_opt.zero_grad(set_to_none=True)
@@ -171,8 +171,20 @@ def search(
 
 def bind_search_config(run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None) -> None:
     """Bind a search folder to ``binding`` (space, device, ...) plus ``config``; a folder written before a
-    setting existed counts as having run at that setting's default."""
-    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, defaults_of(SearchConfig))
+    setting existed counts as having run at that setting's default — but for ``arch_loss``: before it existed
+    architectures were chosen by the training loss."""
+    before = {**defaults_of(SearchConfig), "arch_loss": "training"}
+    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, before)
+
+
+def arch_objective(task: Task, arch_loss: str) -> Callable[..., torch.Tensor]:
+    """The loss the architecture step descends (``SearchConfig.arch_loss``)."""
+    return task.selection_loss if arch_loss == "selection" else task.loss
+
+
+def arch_score(task: Task, arch_loss: str) -> Callable[..., float]:
+    """Its held-out form, by which random search keeps a candidate."""
+    return task.selection_score if arch_loss == "selection" else task.score
 
 
 def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> list[Callable[[], None]]:

@@ -2,8 +2,8 @@
 
 Draws architectures uniformly, keeps those the same LatencyTable predicts within the target's tolerance,
 trains each for an equal share of the search's weight passes with the same task and trainer, and keeps the one
-with the lowest loss on held-out training frames. With a run directory every candidate trains in its own
-checkpointed folder, so a killed random search resumes where it stopped.
+with the lowest selection score (``SearchConfig.arch_loss``) on held-out training frames. With a run directory
+every candidate trains in its own checkpointed folder, so a killed random search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hwnas.core.jobs import IN_PROCESS, JobOptions, map_jobs
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import TARGET_TOLERANCE, SearchConfig
 from hwnas.search.derive import fit_architecture, random_preferences
-from hwnas.search.loop import SearchResult, bind_search_config, split_pool
+from hwnas.search.loop import SearchResult, arch_score, bind_search_config, split_pool
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.objective import Task
@@ -88,7 +88,9 @@ def random_search(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
     )
     fit_split, held_out, _ = split_pool(task, config.seed)
-    candidate = _Candidate(preset, train_config, fit_split, held_out, run_dir, torch_device, progress and not jobs.ray)
+    candidate = _Candidate(
+        preset, train_config, fit_split, held_out, run_dir, torch_device, progress and not jobs.ray, config.arch_loss
+    )
     scores = map_jobs(candidate, list(enumerate(archs)), jobs, shared=[task], desc="candidates", progress=progress)
     history, best = [], None
     for arch, score in zip(archs, scores, strict=True):
@@ -112,6 +114,7 @@ class _Candidate:
     run_dir: Path | None
     torch_device: str
     progress: bool
+    arch_loss: str  # SearchConfig.arch_loss: the score that ranks the candidates
 
     def __call__(self, task: Task, numbered: tuple[int, Architecture]) -> float:
         i, arch = numbered
@@ -124,6 +127,6 @@ class _Candidate:
             examples = task.batch(self.held_out[: 4 * self.train.batch])
             with torch.no_grad():
                 batch = {k: v.to(self.torch_device) for k, v in examples.items()}
-                return float(task.score(net(batch["views"]), batch))
+                return float(arch_score(task, self.arch_loss)(net(batch["views"]), batch))
         finally:
             task.load_state_dict(initial)  # the next candidate starts from the same loss state

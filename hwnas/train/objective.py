@@ -72,8 +72,19 @@ class Task(nn.Module, ABC):
         """Lines that ``hwnas evaluate`` prints for the metrics."""
 
     def score(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float:
-        """Held-out score, lower is better (random search keeps the lowest); the loss by default."""
+        """Held-out training loss, lower is better; the loss by default."""
         return float(self.loss(outputs, batch, 0))
+
+    def selection_loss(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], step: int
+    ) -> torch.Tensor:
+        """The loss an architecture is chosen by (a search's architecture step descends it): by default the
+        training loss; a task whose training loss adds auxiliary terms returns what it is evaluated on."""
+        return self.loss(outputs, batch, step)
+
+    def selection_score(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float:
+        """The selection loss on held-out examples, lower is better (random search keeps the lowest)."""
+        return self.score(outputs, batch)
 
     def settings(self) -> dict[str, Any]:
         """Task settings recorded in a search's configuration (a run with other settings is refused)."""

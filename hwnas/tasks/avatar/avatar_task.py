@@ -14,7 +14,7 @@ from hwnas.tasks.avatar.data import AvatarData, load_npz, synthesize, task_prese
 from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS
 from hwnas.tasks.avatar.encoders import BASELINES, build_baseline, count_flops, count_params
 from hwnas.tasks.avatar.evaluate import mean_predictor, model_predictor, render_mse
-from hwnas.tasks.avatar.losses import AvatarLoss, ExtremeExpressionWeight
+from hwnas.tasks.avatar.losses import RENDER_ONLY, AvatarLoss, ExtremeExpressionWeight
 from hwnas.tasks.avatar.network import AvatarNetwork, avatar_outputs
 from hwnas.train.objective import Task, TaskRequest
 
@@ -61,6 +61,19 @@ class AvatarTask(Task):
         """The full loss over every viewing direction, without the Eq. 3 weight (it would weigh each sample by
         the scored model's own gaze)."""
         return float(self.loss_fn(avatar_outputs(outputs), batch, extreme_weighted=False)[0])
+
+    def selection_loss(self, outputs, batch, step):
+        """The render error alone (Eq. 3-weighted with the extreme-expression loss), one viewing direction per
+        step as in ``loss``: what the task is evaluated on. Eq. 4's regressions, the gaze's above all, make up
+        most of the training loss yet order networks of one latency unlike their render error
+        (docs/search-quality.md)."""
+        view = (DIRECTIONS[step % len(DIRECTIONS)],)
+        return self.loss_fn(avatar_outputs(outputs), batch, views=view, weights=RENDER_ONLY)[0]
+
+    def selection_score(self, outputs, batch) -> float:
+        """The render error over every viewing direction, without the Eq. 3 weight."""
+        out = self.loss_fn(avatar_outputs(outputs), batch, extreme_weighted=False, weights=RENDER_ONLY)
+        return float(out[0])
 
     def settings(self) -> dict[str, Any]:
         return {"ee_loss": self.ee_loss, "render_size": self.render_size}

@@ -24,6 +24,9 @@ class LossWeights:
     render: float = 10.0
 
 
+RENDER_ONLY = LossWeights(latent=0.0, gaze=0.0, geometry=0.0, texture=0.0, keypoints=0.0, render=1.0)
+
+
 class ExtremeExpressionWeight(nn.Module):
     """Eq. 3: w = exp(|g - g_bar| / tau), g_bar an exponential moving average (momentum m) of the gaze of
     all previous training faces. Rare gazes (far from the common one) weigh more; capped at ``max_weight``."""
@@ -71,11 +74,13 @@ class AvatarLoss(nn.Module):
         batch: dict[str, torch.Tensor],
         views: tuple[str, ...] = (),
         extreme_weighted: bool = True,
+        weights: LossWeights | None = None,
     ):
         """Weighted mean loss and the per-term means (for logging). ``views`` limits the render term to some
         viewing directions (training rotates through them, one per step: an unbiased, 3x cheaper estimate).
         ``extreme_weighted=False`` leaves out the Eq. 3 weight (for held-out scores: it weighs samples by the
-        model's own predicted gaze, lenient to a model that collapses gaze to the mean)."""
+        model's own predicted gaze, lenient to a model that collapses gaze to the mean). ``weights`` replaces
+        the coefficients of Eq. 4 for this call (``RENDER_ONLY``: the render error alone)."""
         views = views or tuple(VIEW_DIRECTIONS)
         app = batch["appearance"]
         d_hat, d = self.decoder(pred["z"], pred["g"], app), self.decoder(batch["z"], batch["g"], app)
@@ -97,7 +102,7 @@ class AvatarLoss(nn.Module):
                 target = render(d, app, view, self.render_size)
             rendered = rendered + per_sample(render(d_hat, app, view, self.render_size), target)
         terms["render"] = rendered / len(views)
-        coefficients = asdict(self.weights)
+        coefficients = asdict(weights or self.weights)
         total = sum(coefficients[k] * v for k, v in terms.items())
         if self.extreme_weight is not None and extreme_weighted:
             total = total * self.extreme_weight(pred["g"])
