@@ -19,7 +19,7 @@ from hwnas.cli.options import (
 )
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import JobOptions
-from hwnas.search.config import LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
+from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
 
 
 @click.command("search")
@@ -73,10 +73,17 @@ from hwnas.search.config import LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPL
     "(ranks children best, docs/search-quality.md; 4x the weight passes, which random search then gets too).",
 )
 @choice_option(
+    "--arch-loss",
+    ARCH_LOSSES,
+    "What chooses the architecture (the weights always train on the task's loss). selection: the task's "
+    "selection loss, for avatar the render error it is judged on; training: the training loss itself, for avatar "
+    "Eq. 4, three quarters gaze error, which orders networks unlike their render error (docs/search-quality.md).",
+)
+@choice_option(
     "--method",
     METHODS,
     "random: the equal-budget baseline (architectures predicted within 3% of the target, as the searched one, each "
-    "trained for an equal share of the steps, best held-out loss wins).",
+    "trained for an equal share of the steps; the lowest held-out score by --arch-loss wins).",
 )
 @ee_loss_option
 @click.option("--seed", default=0, show_default=True, help="Draws the task's data and the search's randomness.")
@@ -110,8 +117,8 @@ from hwnas.search.config import LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPL
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_step, latency_weight, op_sampling, weight_sampling, method, ee_loss, seed, out_dir, lut_dir,
-           torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
+           latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, method, ee_loss, seed, out_dir,
+           lut_dir, torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
@@ -129,7 +136,7 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
             "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
         )
     settings = {"latency_loss": latency_loss, "latency_step": latency_step, "latency_weight": latency_weight,
-                "op_sampling": op_sampling, "weight_sampling": weight_sampling}  # fmt: skip
+                "op_sampling": op_sampling, "weight_sampling": weight_sampling, "arch_loss": arch_loss}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
     request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,
