@@ -101,4 +101,4 @@ def test_the_selection_loss_is_the_render_error_alone():
     assert task.selection_score(off_keypoints, batch) == 0.0
     assert float(task.selection_loss(off_latent, batch, 0)) > 0.0
     render_term = task.loss_fn(off_latent, batch, extreme_weighted=False)[1]["render"]
-    assert task.selection_score(off_latent, batch) == pytest.approx(render_term, rel=1e-5)
+    assert task.selection_score(off_latent, batch) == pytest.approx(255.0**2 * render_term, rel=1e-5)

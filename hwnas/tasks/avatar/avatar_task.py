@@ -13,7 +13,7 @@ from hwnas.space.declared import SpacePreset
 from hwnas.tasks.avatar.data import AvatarData, load_npz, synthesize, task_preset
 from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS
 from hwnas.tasks.avatar.encoders import BASELINES, build_baseline, count_flops, count_params
-from hwnas.tasks.avatar.evaluate import mean_predictor, model_predictor, render_mse
+from hwnas.tasks.avatar.evaluate import PIXEL_SCALE, mean_predictor, model_predictor, render_mse
 from hwnas.tasks.avatar.losses import RENDER_ONLY, AvatarLoss, ExtremeExpressionWeight
 from hwnas.tasks.avatar.network import AvatarNetwork, avatar_outputs
 from hwnas.train.objective import Task, TaskRequest
@@ -63,17 +63,18 @@ class AvatarTask(Task):
         return float(self.loss_fn(avatar_outputs(outputs), batch, extreme_weighted=False)[0])
 
     def selection_loss(self, outputs, batch, step):
-        """The render error alone (Eq. 3-weighted with the extreme-expression loss), one viewing direction per
-        step as in ``loss``: what the task is evaluated on. Eq. 4's regressions, the gaze's above all, make up
-        most of the training loss yet order networks of one latency unlike their render error
-        (docs/search-quality.md)."""
+        """The render error alone on the 0-255 scale (Eq. 3-weighted with the extreme-expression loss), one
+        viewing direction per step as in ``loss``: what the task is evaluated on. Eq. 4's regressions, the
+        gaze's above all, make up most of the training loss yet order networks of one latency unlike their
+        render error (docs/search-quality.md). On the [0, 1] scale of Eq. 4 the render error of a trained
+        network is ~1e-5 and its gradients sink below Adam's epsilon."""
         view = (DIRECTIONS[step % len(DIRECTIONS)],)
-        return self.loss_fn(avatar_outputs(outputs), batch, views=view, weights=RENDER_ONLY)[0]
+        return PIXEL_SCALE * self.loss_fn(avatar_outputs(outputs), batch, views=view, weights=RENDER_ONLY)[0]
 
     def selection_score(self, outputs, batch) -> float:
-        """The render error over every viewing direction, without the Eq. 3 weight."""
+        """The render error over every viewing direction on the 0-255 scale, without the Eq. 3 weight."""
         out = self.loss_fn(avatar_outputs(outputs), batch, extreme_weighted=False, weights=RENDER_ONLY)
-        return float(out[0])
+        return PIXEL_SCALE * float(out[0])
 
     def settings(self) -> dict[str, Any]:
         return {"ee_loss": self.ee_loss, "render_size": self.render_size}
