@@ -88,11 +88,11 @@ def main() -> None:
         print(f"{folder}: test MSE {row['test']:.3f}, Eq. 4 {row['Eq. 4']:.5f}", flush=True)
     groups = {(r["seed"], r["target"]) for r in rows}
     print(f"\n{len(rows)} networks in {len(groups)} groups of one seed and target; test MSE at the task's render size")
-    print(f"{'score at 32 px':24s} {'share of Eq. 4':>15s} {'r with test MSE':>16s}")
+    print(f"{'score at 32 px':28s} {'share of Eq. 4':>15s} {'r with test MSE':>16s}")
     for key in ("Eq. 4", *TERMS):
         share = statistics.fmean(r[key] / r["Eq. 4"] for r in rows)
         name = f"{key} (the selection loss)" if key == "render" else key
-        print(f"{name:24s} {share:15.0%} {within_group_r(rows, key):+16.2f}")
+        print(f"{name:28s} {share:15.0%} {within_group_r(rows, key):+16.2f}")
 
 
 if __name__ == "__main__":
