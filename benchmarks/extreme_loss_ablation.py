@@ -14,10 +14,13 @@ every score is kept in benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import statistics
 from pathlib import Path
+
+from search_pareto import Results  # the sibling benchmark's locked results file
 
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.runs import evaluate_run, train_run
@@ -36,22 +39,21 @@ def main() -> None:
     pareto = json.loads(args.archs_from.read_text())
     name = f"extreme-loss-{args.archs_from.stem}"
     out = args.out or Path("benchmarks/out") / name
-    results_path = args.results or Path("benchmarks/results") / f"{name}.json"
-    cells = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results = Results(args.results or Path("benchmarks/results") / f"{name}.json")
     seeds = sorted({key.split("/seed")[1] for key in pareto if key.startswith("VC-M/")}, key=int)
-    results_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def cell(key: str, row: dict, seed: int, ee: bool, trained: bool) -> dict:
+        if trained:  # the Pareto row's first training is exactly this cell
+            return {"test": row["test"]["mean"], "extreme": row["extreme"]["mean"], "from": "pareto"}
+        got = train(Architecture.from_json(row["architecture"]), out / key.replace("/", "-"), args.preset, seed, ee)
+        print(f"  {key}: test MSE {got['test']:.3f}, extreme {got['extreme']:.2f}", flush=True)
+        return got
+
     for seed, (label, searched_with_eq3), (loss, ee) in itertools.product(seeds, LABELS.items(), LOSSES.items()):
         key, row = f"{label}/seed{seed}/{loss}", pareto.get(f"{label}/seed{seed}")
-        if key in cells or row is None:
-            continue
-        if ee == searched_with_eq3:
-            cells[key] = {"test": row["test"]["mean"], "extreme": row["extreme"]["mean"], "from": "pareto"}
-        else:
-            arch = Architecture.from_json(row["architecture"])
-            cells[key] = train(arch, out / key.replace("/", "-"), args.preset, int(seed), ee)
-            print(f"  {key}: test MSE {cells[key]['test']:.3f}, extreme {cells[key]['extreme']:.2f}", flush=True)
-        results_path.write_text(json.dumps(cells, indent=2))
-    report(cells, seeds)
+        if row is not None:
+            results.update(key, functools.partial(cell, key, row, int(seed), ee, ee == searched_with_eq3))
+    report(results.read(), seeds)
 
 
 def train(arch: Architecture, run_dir: Path, preset: str, seed: int, ee_loss: bool) -> dict:

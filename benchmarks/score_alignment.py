@@ -75,8 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="trained run folders, or glob patterns of them (quoted)")
     args = parser.parse_args()
-    folders = sorted({Path(p) for pattern in args.runs for p in glob.glob(pattern)} | {
-        Path(p) for p in args.runs if Path(p).is_dir()})  # fmt: skip
+    folders = sorted({Path(p) for pattern in args.runs for p in glob.glob(pattern)})  # a plain path globs to itself
     folders = [f for f in folders if (f / "checkpoint.pt").is_file()]
     if not folders:
         parser.error(f"no trained run folder (one holding checkpoint.pt) matches {' '.join(args.runs)}")

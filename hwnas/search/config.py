@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hwnas.core.errors import HwnasError
+from hwnas.train.rundir import BEFORE
 
 if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
     import torch
@@ -51,8 +52,9 @@ class SearchConfig:
     weight_sampling: str = "policy"
     # what chooses the architecture (the architecture step descends it, random search keeps the candidate
     # lowest on it): "selection", the task's selection loss — for avatar the render error it is evaluated on;
-    # "training", the loss the weights train on (for avatar Eq. 4, dominated by its gaze term)
-    arch_loss: str = "selection"
+    # "training", the loss the weights train on (for avatar Eq. 4, dominated by its gaze term), which searches
+    # used before the setting existed
+    arch_loss: str = field(default="selection", metadata={BEFORE: "training"})
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:

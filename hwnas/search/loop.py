@@ -171,10 +171,8 @@ def search(
 
 def bind_search_config(run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None) -> None:
     """Bind a search folder to ``binding`` (space, device, ...) plus ``config``; a folder written before a
-    setting existed counts as having run at that setting's default — but for ``arch_loss``: before it existed
-    architectures were chosen by the training loss."""
-    before = {**defaults_of(SearchConfig), "arch_loss": "training"}
-    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, before)
+    setting existed counts as having run as it did then (``defaults_of``)."""
+    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, defaults_of(SearchConfig))
 
 
 def arch_objective(task: Task, arch_loss: str) -> Callable[..., torch.Tensor]:

@@ -20,10 +20,17 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+BEFORE = "before"  # field metadata: what ran before a setting existed, where that is not its default
+
+
 def defaults_of(config_class: type) -> dict[str, Any]:
-    """A config dataclass's settings that have a default, at it: what a folder written before a setting existed
-    ran (``bind_config``'s ``defaults``)."""
-    return {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
+    """What a folder written before a setting existed ran (``bind_config``'s ``defaults``): each setting's
+    ``BEFORE`` metadata where it has one, else its default."""
+    return {
+        f.name: f.metadata.get(BEFORE, f.default)
+        for f in dataclasses.fields(config_class)
+        if f.default is not dataclasses.MISSING
+    }
 
 
 def bind_config(
