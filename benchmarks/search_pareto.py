@@ -43,6 +43,7 @@ from hwnas.core.jobs import JobOptions, map_jobs
 from hwnas.core.plots import pareto
 from hwnas.deploy.endtoend import measure_encoder
 from hwnas.lut.fidelity import kendall
+from hwnas.search.config import SearchConfig
 from hwnas.search.extremes import latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT
 from hwnas.space import get_preset
@@ -298,8 +299,10 @@ class RowMaker:
         }
         if (ranker := self.ranker(row.seed)) is not None:
             supernet, task = ranker
-            made["supernet_score"] = held_out_score(supernet, task, outcome.architecture)
-            made["stand_alone_score"] = held_out_score(load_trained(self.run_dir(row.key))[2], task)
+            by = a.settings.get("arch_loss", SearchConfig.arch_loss)
+            made["supernet_score"] = held_out_score(supernet, task, outcome.architecture, by)
+            made["stand_alone_score"] = held_out_score(load_trained(self.run_dir(row.key))[2], task, arch_loss=by)
+            made["scored_by"] = by
         return made
 
     def train(self, row: Row, encoder: str) -> dict:

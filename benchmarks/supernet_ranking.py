@@ -9,7 +9,9 @@ Two sources of architectures:
 - ``--archs-from RESULTS``: the searched and random architectures of a Pareto run (benchmarks/search_pareto.py),
   whose stand-alone scores it already holds, per seed: only a supernet per seed is trained, so a change to the
   supernet's training is measured in minutes. Kendall's tau per seed, then mean ± std over seeds, and how
-  many pairs of one seed and one latency target the supernet orders as stand-alone training does.
+  many pairs of one seed and one latency target the supernet orders as stand-alone training does. Only rows
+  scored as this run scores (``scored_by``: the search's ``arch_loss``; rows without it were scored by the
+  training loss) are taken.
 
 Search settings (``--setting width_sampling=soft``) name the results, so variants are compared side by side;
 every score is kept in benchmarks/results/ (tracked by git), so a run resumes across sessions.
@@ -30,6 +32,7 @@ import statistics
 from pathlib import Path
 
 from hwnas.lut.fidelity import kendall, spearman
+from hwnas.search.config import SearchConfig
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.runs import load_trained, train_run
@@ -74,6 +77,7 @@ def main() -> None:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(results_path.read_text()) if results_path.exists() else {}
     space = get_preset(args.space, args.preset)
+    by = settings.get("arch_loss", SearchConfig.arch_loss)  # the score a search compares architectures by
 
     def save() -> None:
         results_path.write_text(json.dumps(rows, indent=2))
@@ -87,7 +91,7 @@ def main() -> None:
                                  lut_dir=args.lut_dir, workdir=args.workdir, progress=False))  # fmt: skip
         net, task = load_supernet(out / f"search-seed{seed}", space), search_task(space, seed)
         for key, arch in archs.items():
-            rows.setdefault(key, {})["supernet"] = held_out_score(net, task, arch)
+            rows.setdefault(key, {})["supernet"] = held_out_score(net, task, arch, by)
         save()
 
     if args.archs_from:
@@ -96,10 +100,14 @@ def main() -> None:
         targets: dict[str, float] = {}
         for key, row in json.loads(args.archs_from.read_text()).items():
             seed = int(key.rsplit("seed", 1)[1]) if "/seed" in key else None
-            if "architecture" in row and "stand_alone_score" in row and (seed in seeds or not seeds):
+            scored = "stand_alone_score" in row and row.get("scored_by", "training") == by
+            if "architecture" in row and scored and (seed in seeds or not seeds):
                 by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
                 rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
                 targets[key] = row.get("target_ms", 0.0)
+        if not by_seed:
+            parser.error(f"{args.archs_from} has no architecture scored stand-alone by the {by} loss; rank with "
+                         f"--setting arch_loss=<as its rows were scored> or make its rows again")  # fmt: skip
         taus = []
         for seed, archs in sorted(by_seed.items()):
             supernet_scores(seed, archs)
@@ -125,7 +133,7 @@ def main() -> None:
         arch.save(path)
         run_dir, _ = train_run(str(path.resolve()), args.preset, args.train_steps, seed=args.seed,
                                run_dir=out / "train" / key, progress=False)  # fmt: skip
-        rows[key]["stand_alone"] = held_out_score(load_trained(run_dir)[2], task)
+        rows[key]["stand_alone"] = held_out_score(load_trained(run_dir)[2], task, arch_loss=by)
         save()
         print(f"  architecture {key}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
               flush=True)  # fmt: skip

@@ -127,3 +127,14 @@ def test_random_search_keeps_the_candidate_lowest_on_the_selection_score(table):
         assert result.predicted_ms == pytest.approx(result.history[scores.index(min(scores))]["predicted_ms"])
         chosen[arch_loss] = result.architecture
     assert chosen["selection"] != chosen["training"]  # the negated score keeps the training loss's worst
+
+
+def test_ranking_scores_architectures_by_what_the_search_compares_them_by():
+    """Supernet ranking (benchmarks/supernet_ranking.py, search_pareto's τ) must score as the search chooses."""
+    from hwnas.workflows.searches import held_out_score
+
+    task = ContrarianTask(0, preset="tiny")
+    net = task.network(Architecture.sample(DIGITS, random.Random(0)), DIGITS).eval()
+    by_training = held_out_score(net, task, arch_loss="training")
+    assert by_training > 0
+    assert held_out_score(net, task, arch_loss="selection") == pytest.approx(-by_training)

@@ -19,7 +19,7 @@ from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
 from hwnas.search.config import METHODS, SearchConfig
 from hwnas.search.extremes import extreme_architecture, latency_range
-from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, bind_search_config, search
+from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, arch_score, bind_search_config, search
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
 from hwnas.search.supernet import Sampling, Supernet
@@ -262,15 +262,19 @@ def load_supernet(search_dir: Path, space: SpacePreset) -> Supernet:
 
 
 @torch.no_grad()
-def held_out_score(net: nn.Module, task: Task, arch: Architecture | None = None) -> float:
-    """The task's score (lower is better) on its held-out pool; with ``arch``, ``net`` is a supernet and the
-    score is that of its sub-network ``arch`` (how a one-shot search ranks architectures)."""
+def held_out_score(
+    net: nn.Module, task: Task, arch: Architecture | None = None, arch_loss: str = SearchConfig.arch_loss
+) -> float:
+    """The score a search compares architectures by (``arch_loss``: the task's selection score, or its training
+    score) on the held-out pool, lower is better; with ``arch``, ``net`` is a supernet and the score is that of
+    its sub-network ``arch`` (how a one-shot search ranks architectures)."""
     if arch is not None:
         net.select(arch)
+    score = arch_score(task, arch_loss)
     scores = []
     for chunk in task.test_pool().split(256):
         batch = task.batch(chunk)
-        scores.append(task.score(net(batch["views"]), batch))
+        scores.append(score(net(batch["views"]), batch))
     return sum(scores) / len(scores)
 
 
