@@ -33,8 +33,7 @@ def search(tiny_lut, tiny_target):
     def args(out, *extra: str) -> list[str]:
         dirs = {"workdir": tiny_lut["workdir"], "lut_dir": tiny_lut["lut_dir"]}
         # the training loss as architecture loss: with the render error alone (the default) one process and two
-        # ranks drifted 1 % apart at step 28 of 30 — summation order amplified by the architecture step, not yet
-        # pinned down (docs/search-quality.md)
+        # ranks drifted 1 % apart at step 28 of 30 once, not reproduced since (docs/search-quality.md)
         return space_command("search", "--target-ms", tiny_target, "--no-progress", "--out", str(out),
                              "--arch-loss", "training", *extra, **dirs)  # fmt: skip
 
