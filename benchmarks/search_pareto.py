@@ -6,7 +6,8 @@ differentiable search (AVE) and a random search
 at equal budget and the same 3 % tolerance, each result trained from scratch; at the middle target the VC-NAS
 ablation (no extreme-expression loss in search and training). Every encoder is measured end to end; scores are
 held-out render MSE without any Eq. 3 weight. The supernet's ranking quality: each seed's AVE-M supernet scores
-every searched and random architecture of that seed, and Kendall's tau compares that with the same
+every searched and random architecture of that seed (rows made before it, on the next run that lists them), by
+what the search compares architectures by (``arch_loss``), and Kendall's tau compares that with the same
 architectures trained alone.
 
 Prints per row mean ± std over seeds, AVE vs random at each target, the fastest searched encoder at no more
@@ -47,8 +48,10 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.extremes import latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT
 from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
 from hwnas.tasks.avatar.avatar_task import AvatarTask
 from hwnas.tasks.avatar.data import task_preset
+from hwnas.train.trainer import CHECKPOINT
 from hwnas.workflows.runs import evaluate_run, load_trained, read_run, train_run
 from hwnas.workflows.searches import (
     REACH_TOLERANCE,
@@ -245,6 +248,13 @@ def main() -> None:
             print(f"  {row.key}: {done['measured_ms']:.3f} ms, test MSE {done['test']['mean']:.2f}, "
                   f"extreme {done['extreme']['mean']:.2f}", flush=True)  # fmt: skip
     made = results.read()
+    for row in rows:  # searched rows made before their seed's ranker existed
+        got = made.get(row.key, {})
+        if "architecture" not in got or "supernet_score" in got or results.shared(row.key):
+            continue
+        if scores := maker.rank(row, Architecture.from_json(got["architecture"])):
+            results.merge(row.key, scores)
+    made = results.read()
     todo = [(row, init) for row in rows for init in range(FIRST_INIT_SEED, FIRST_INIT_SEED + args.trainings - 1)
             if str(init) not in made[row.key].get("trainings", {})]  # fmt: skip
     trained = map_jobs(maker.train_again, todo, jobs, desc="trainings") if jobs.ray else map(maker.train_again, todo)
@@ -297,13 +307,21 @@ class RowMaker:
             "kind": row.method if row.ee_loss else "vc",
             "architecture": outcome.architecture.to_json(),
         }
-        if (ranker := self.ranker(row.seed)) is not None:
-            supernet, task = ranker
-            by = a.settings.get("arch_loss", SearchConfig.arch_loss)
-            made["supernet_score"] = held_out_score(supernet, task, outcome.architecture, by)
-            made["stand_alone_score"] = held_out_score(load_trained(self.run_dir(row.key))[2], task, arch_loss=by)
-            made["scored_by"] = by
-        return made
+        return {**made, **self.rank(row, outcome.architecture)}
+
+    def rank(self, row: Row, arch: Architecture) -> dict:
+        """The row's architecture scored by its seed's AVE-M supernet and as trained alone (Kendall's tau), by
+        what the search compares architectures by; nothing while that supernet or the training is missing."""
+        ranker, run_dir = self.ranker(row.seed), self.run_dir(row.key)
+        if ranker is None or not (run_dir / CHECKPOINT).is_file():
+            return {}
+        supernet, task = ranker
+        by = self.args.settings.get("arch_loss", SearchConfig.arch_loss)
+        return {
+            "supernet_score": held_out_score(supernet, task, arch, by),
+            "stand_alone_score": held_out_score(load_trained(run_dir)[2], task, arch_loss=by),
+            "scored_by": by,
+        }
 
     def train(self, row: Row, encoder: str) -> dict:
         a = self.args
