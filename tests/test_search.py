@@ -235,8 +235,10 @@ def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tiny_
 
     from .conftest import REPO, run_hwnas
 
+    steps = 30  # one checkpoint (every 25 steps), architecture steps on both sides of it
+
     def args(out):
-        return tiny_search(out, steps=60)
+        return tiny_search(out, steps=steps)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -258,10 +260,10 @@ def test_search_killed_mid_run_resumes_to_the_unbroken_result(tiny_search, tiny_
     r = run_hwnas(*args(unbroken))
     assert r.returncode == 0, r.stderr
     a, b = (json.loads((d / "report.json").read_text()) for d in (killed, unbroken))
-    assert [h["step"] for h in a["history"]] == list(range(60))
+    assert [h["step"] for h in a["history"]] == list(range(steps))
     assert a["history"] == b["history"]
     assert (killed / "arch.json").read_text() == (unbroken / "arch.json").read_text()
-    r = run_hwnas(*tiny_search(killed, steps=60, target=f"{1.1 * float(tiny_target):.5f}"))
+    r = run_hwnas(*tiny_search(killed, steps=steps, target=f"{1.1 * float(tiny_target):.5f}"))
     assert r.returncode == 2 and "other settings (target_ms)" in r.stderr
 
 
