@@ -6,12 +6,14 @@ stand-alone score is that of the same architecture trained from scratch.
 
 Two sources of architectures:
 - ``--n N`` random architectures, each trained stand-alone here in its own resumable run folder under --out;
-- ``--archs-from RESULTS``: the searched and random architectures of a Pareto run (benchmarks/search_pareto.py),
-  whose stand-alone scores it already holds, per seed: only a supernet per seed is trained, so a change to the
-  supernet's training is measured in minutes. Kendall's tau per seed, then mean ± std over seeds, and how
-  many pairs of one seed and one latency target the supernet orders as stand-alone training does. Only rows
-  scored as this run scores (``scored_by``: the search's ``arch_loss``; rows without it were scored by the
-  training loss) are taken.
+- ``--archs-from RESULTS`` (repeatable): the searched and random architectures of Pareto runs
+  (benchmarks/search_pareto.py), whose stand-alone scores they already hold, per seed: only a supernet per seed
+  is trained, so a change to the supernet's training is measured in minutes. Kendall's tau per seed, then
+  mean ± std over seeds, and how many pairs of one seed and one latency target the supernet orders as
+  stand-alone training does. Stand-alone means, by default, the rows' held-out score by the loss this run
+  scores by (only rows with ``scored_by`` equal to the search's ``arch_loss`` are taken; rows without it were
+  scored by the training loss); with ``--against test``, the rows' test render MSE, the figure the Pareto table
+  compares (every row with an architecture is taken, whatever it was scored by).
 
 Search settings (``--setting width_sampling=soft``) name the results, so variants are compared side by side;
 every score is kept in benchmarks/results/ (tracked by git), so a run resumes across sessions.
@@ -19,6 +21,9 @@ every score is kept in benchmarks/results/ (tracked by git), so a run resumes ac
     python benchmarks/supernet_ranking.py --space digits --preset small --n 10
     python benchmarks/supernet_ranking.py --space avatar --preset small --speedup 2 \\
         --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault.json --setting width_sampling=soft
+    python benchmarks/supernet_ranking.py --space avatar --preset small --against test \\
+        --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault.json \\
+        --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault-arch_loss=selection.json
 """
 
 from __future__ import annotations
@@ -54,7 +59,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--speedup", type=float, default=2.0, help="the search's target (over the space's reference)")
     parser.add_argument("--n", type=int, default=10, help="random architectures")
-    parser.add_argument("--archs-from", type=Path, default=None, help="a Pareto results file: its rows' architectures")
+    parser.add_argument("--archs-from", type=Path, action="append", default=[],
+                        help="a Pareto results file: its rows' architectures (repeatable)")  # fmt: skip
+    parser.add_argument("--against", choices=("stand-alone", "test"), default="stand-alone",
+                        help="with --archs-from: rank against the rows' held-out score by this run's arch_loss, or "
+                             "their test render MSE")  # fmt: skip
     parser.add_argument("--seeds", default=None, help="with --archs-from: only these seeds (comma-separated)")
     parser.add_argument("--setting", action="append", default=[], help="a search setting KEY=VALUE (repeatable)")
     parser.add_argument("--search-steps", type=int, default=None)
@@ -68,7 +77,9 @@ def main() -> None:
 
     settings = dict(parse_setting(s) for s in args.setting)
     tag = settings_tag(settings)
-    source = f"-{args.archs_from.stem}" if args.archs_from else ""
+    source = "".join(f"-{path.stem}" for path in args.archs_from)
+    if args.against == "test":
+        source += "-vs-test"
     name = f"ranking-{args.space}-{args.preset}-{args.device}-s{args.search_steps or 'default'}{tag}{source}"
     if not args.archs_from:
         name += f"-t{args.train_steps or 'default'}"
@@ -98,16 +109,19 @@ def main() -> None:
         seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else set()
         by_seed: dict[int, dict[str, Architecture]] = {}
         targets: dict[str, float] = {}
-        for key, row in json.loads(args.archs_from.read_text()).items():
-            seed = int(key.rsplit("seed", 1)[1]) if "/seed" in key else None
-            scored = "stand_alone_score" in row and row.get("scored_by", "training") == by
-            if "architecture" in row and scored and (seed in seeds or not seeds):
-                by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
-                rows.setdefault(key, {})["stand_alone"] = row["stand_alone_score"]
-                targets[key] = row.get("target_ms", 0.0)
+        for path in args.archs_from:
+            for label, row in json.loads(path.read_text()).items():
+                seed = int(label.rsplit("seed", 1)[1]) if "/seed" in label else None
+                key = label if len(args.archs_from) == 1 else f"{path.stem}:{label}"  # labels repeat across files
+                reference = reference_score(row, args.against, by)
+                if "architecture" in row and reference is not None and (seed in seeds or not seeds):
+                    by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
+                    rows.setdefault(key, {})["stand_alone"] = reference
+                    targets[key] = row.get("target_ms", 0.0)
         if not by_seed:
-            parser.error(f"{args.archs_from} has no architecture scored stand-alone by the {by} loss; rank with "
-                         f"--setting arch_loss=<as its rows were scored> or make its rows again")  # fmt: skip
+            missing = "a test score" if args.against == "test" else f"a stand-alone score by the {by} loss"
+            parser.error(f"no row of --archs-from has an architecture and {missing}; make the Pareto rows first, "
+                         f"or rank with --setting arch_loss=<as its rows were scored>")  # fmt: skip
         taus = []
         for seed, archs in sorted(by_seed.items()):
             supernet_scores(seed, archs)
@@ -140,6 +154,14 @@ def main() -> None:
     a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
     print(f"{args.space}/{args.preset}: {len(a)} architectures, held-out score (lower is better)")
     print(f"Kendall tau {kendall(a, b):+.3f}, Spearman rho {spearman(a, b):+.3f} (supernet vs stand-alone)")
+
+
+def reference_score(row: dict, against: str, by: str) -> float | None:
+    """What a Pareto row says of its architecture trained alone: its test render MSE, or its held-out score
+    where that was taken by the loss ``by`` (rows without ``scored_by`` were scored by the training loss)."""
+    if against == "test":
+        return row.get("test", {}).get("mean")
+    return row.get("stand_alone_score") if row.get("scored_by", "training") == by else None
 
 
 def same_target_pairs(
