@@ -139,7 +139,7 @@ class Results:
         return self._owner(key)._write(lambda rows: rows.setdefault(key, row))[key]
 
     def merge(self, key: str, fields: dict) -> None:
-        self._owner(key)._write(lambda rows: rows[key].update(fields))
+        self._owner(key)._write(lambda rows: rows.setdefault(key, {}).update(fields))
 
     def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
         self._owner(key)._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))

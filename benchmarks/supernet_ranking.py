@@ -36,6 +36,8 @@ import random
 import statistics
 from pathlib import Path
 
+from search_pareto import Results  # the sibling benchmark's locked results file
+
 from hwnas.lut.fidelity import kendall, spearman
 from hwnas.search.config import SearchConfig
 from hwnas.space import get_preset
@@ -85,13 +87,14 @@ def main() -> None:
         name += f"-t{args.train_steps or 'default'}"
     out = args.out or Path("benchmarks/out") / name
     results_path = args.results or Path("benchmarks/results") / f"{name}.json"
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    rows = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results = Results(results_path)  # processes ranking other seeds (--seeds) share it
+    rows = results.read()
     space = get_preset(args.space, args.preset)
     by = settings.get("arch_loss", SearchConfig.arch_loss)  # the score a search compares architectures by
 
-    def save() -> None:
-        results_path.write_text(json.dumps(rows, indent=2))
+    def put(key: str, **fields: float) -> None:
+        rows.setdefault(key, {}).update(fields)
+        results.merge(key, fields)
 
     def supernet_scores(seed: int, archs: dict[str, Architecture]) -> None:
         """Every architecture's supernet score, from one search of ``seed`` (a later session needs no supernet)."""
@@ -102,8 +105,7 @@ def main() -> None:
                                  lut_dir=args.lut_dir, workdir=args.workdir, progress=False))  # fmt: skip
         net, task = load_supernet(out / f"search-seed{seed}", space), search_task(space, seed)
         for key, arch in archs.items():
-            rows.setdefault(key, {})["supernet"] = held_out_score(net, task, arch, by)
-        save()
+            put(key, supernet=held_out_score(net, task, arch, by))
 
     if args.archs_from:
         seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else set()
@@ -116,7 +118,7 @@ def main() -> None:
                 reference = reference_score(row, args.against, by)
                 if "architecture" in row and reference is not None and (seed in seeds or not seeds):
                     by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
-                    rows.setdefault(key, {})["stand_alone"] = reference
+                    put(key, stand_alone=reference)
                     targets[key] = row.get("target_ms", 0.0)
         if not by_seed:
             missing = "a test score" if args.against == "test" else f"a stand-alone score by the {by} loss"
@@ -147,8 +149,7 @@ def main() -> None:
         arch.save(path)
         run_dir, _ = train_run(str(path.resolve()), args.preset, args.train_steps, seed=args.seed,
                                run_dir=out / "train" / key, progress=False)  # fmt: skip
-        rows[key]["stand_alone"] = held_out_score(load_trained(run_dir)[2], task, arch_loss=by)
-        save()
+        put(key, stand_alone=held_out_score(load_trained(run_dir)[2], task, arch_loss=by))
         print(f"  architecture {key}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
               flush=True)  # fmt: skip
     a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
