@@ -23,7 +23,8 @@ every score is kept in benchmarks/results/ (tracked by git), so a run resumes ac
         --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault.json --setting width_sampling=soft
     python benchmarks/supernet_ranking.py --space avatar --preset small --against test \\
         --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault.json \\
-        --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault-arch_loss=selection.json
+        --archs-from benchmarks/results/pareto-avatar-small-cpu-sdefault-tdefault-arch_loss=selection.json \\
+        [--supernets-from "benchmarks/out/<the second file's name>/search/AVE-M-seed{seed}"]
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def main() -> None:
                         help="with --archs-from: rank against the rows' held-out score by this run's arch_loss, or "
                              "their test render MSE")  # fmt: skip
     parser.add_argument("--seeds", default=None, help="with --archs-from: only these seeds (comma-separated)")
+    parser.add_argument("--supernets-from", default=None, metavar="DIR",
+                        help="finished searches to rank with instead of training a supernet per seed, '{seed}' "
+                             "in the path (a Pareto run's: benchmarks/out/<name>/search/AVE-M-seed{seed})")  # fmt: skip
     parser.add_argument("--setting", action="append", default=[], help="a search setting KEY=VALUE (repeatable)")
     parser.add_argument("--search-steps", type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=None)
@@ -82,7 +86,11 @@ def main() -> None:
     source = "".join(f"-{path.stem}" for path in args.archs_from)
     if args.against == "test":
         source += "-vs-test"
-    name = f"ranking-{args.space}-{args.preset}-{args.device}-s{args.search_steps or 'default'}{tag}{source}"
+    if args.supernets_from:  # named by the run the searches belong to
+        trained = f"supernets={Path(args.supernets_from).parents[1].name}"
+    else:
+        trained = f"s{args.search_steps or 'default'}{tag}"
+    name = f"ranking-{args.space}-{args.preset}-{args.device}-{trained}{source}"
     if not args.archs_from:
         name += f"-t{args.train_steps or 'default'}"
     out = args.out or Path("benchmarks/out") / name
@@ -100,10 +108,14 @@ def main() -> None:
         """Every architecture's supernet score, from one search of ``seed`` (a later session needs no supernet)."""
         if all(key in rows and "supernet" in rows[key] for key in archs):
             return
-        run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
-                                 seed=seed, settings=settings, out_dir=out / f"search-seed{seed}",
-                                 lut_dir=args.lut_dir, workdir=args.workdir, progress=False))  # fmt: skip
-        net, task = load_supernet(out / f"search-seed{seed}", space), search_task(space, seed)
+        if args.supernets_from:
+            search_dir = Path(args.supernets_from.format(seed=seed))
+        else:
+            search_dir = out / f"search-seed{seed}"
+            run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
+                                     seed=seed, settings=settings, out_dir=search_dir, lut_dir=args.lut_dir,
+                                     workdir=args.workdir, progress=False))  # fmt: skip
+        net, task = load_supernet(search_dir, space), search_task(space, seed)
         for key, arch in archs.items():
             put(key, supernet=held_out_score(net, task, arch, by))
 
@@ -130,7 +142,8 @@ def main() -> None:
             taus.append(kendall([rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]))
             print(f"  seed {seed}: Kendall tau {taus[-1]:+.3f} over {len(archs)} architectures", flush=True)
         spread = statistics.stdev(taus) if len(taus) > 1 else 0.0
-        print(f"{args.space}/{args.preset}{tag or ' (default settings)'}: Kendall tau {statistics.mean(taus):+.3f} "
+        which = f" ({trained})" if args.supernets_from else tag or " (default settings)"
+        print(f"{args.space}/{args.preset}{which}: Kendall tau {statistics.mean(taus):+.3f} "
               f"± {spread:.3f} over {len(taus)} seeds")  # fmt: skip
         right, pairs = same_target_pairs(rows, by_seed, targets)
         print(f"pairs of one seed and target (what a search must order): {right}/{pairs} ordered as trained alone "
