@@ -139,7 +139,16 @@ class Results:
         return self._owner(key)._write(lambda rows: rows.setdefault(key, row))[key]
 
     def merge(self, key: str, fields: dict) -> None:
-        self._owner(key)._write(lambda rows: rows.setdefault(key, {}).update(fields))
+        self._owner(key)._write(lambda rows: rows[key].update(fields))
+
+    def merge_all(self, fields: dict[str, dict]) -> None:
+        """Fields of several rows of this file, new rows made, in one write."""
+
+        def change(rows: dict[str, dict]) -> None:
+            for key, row_fields in fields.items():
+                rows.setdefault(key, {}).update(row_fields)
+
+        self._write(change)
 
     def add_training(self, key: str, init_seed: int, scores: dict[str, float]) -> None:
         self._owner(key)._write(lambda rows: rows[key].setdefault("trainings", {}).__setitem__(str(init_seed), scores))

@@ -100,9 +100,10 @@ def main() -> None:
     space = get_preset(args.space, args.preset)
     by = settings.get("arch_loss", SearchConfig.arch_loss)  # the score a search compares architectures by
 
-    def put(key: str, **fields: float) -> None:
-        rows.setdefault(key, {}).update(fields)
-        results.merge(key, fields)
+    def put(fields: dict[str, dict[str, float]]) -> None:
+        for key, row_fields in fields.items():
+            rows.setdefault(key, {}).update(row_fields)
+        results.merge_all(fields)
 
     def supernet_scores(seed: int, archs: dict[str, Architecture]) -> None:
         """Every architecture's supernet score, from one search of ``seed`` (a later session needs no supernet)."""
@@ -116,13 +117,13 @@ def main() -> None:
                                      seed=seed, settings=settings, out_dir=search_dir, lut_dir=args.lut_dir,
                                      workdir=args.workdir, progress=False))  # fmt: skip
         net, task = load_supernet(search_dir, space), search_task(space, seed)
-        for key, arch in archs.items():
-            put(key, supernet=held_out_score(net, task, arch, by))
+        put({key: {"supernet": held_out_score(net, task, arch, by)} for key, arch in archs.items()})
 
     if args.archs_from:
         seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else set()
         by_seed: dict[int, dict[str, Architecture]] = {}
         targets: dict[str, float] = {}
+        references: dict[str, dict[str, float]] = {}
         for path in args.archs_from:
             for label, row in json.loads(path.read_text()).items():
                 seed = int(label.rsplit("seed", 1)[1]) if "/seed" in label else None
@@ -130,12 +131,13 @@ def main() -> None:
                 reference = reference_score(row, args.against, by)
                 if "architecture" in row and reference is not None and (seed in seeds or not seeds):
                     by_seed.setdefault(seed, {})[key] = Architecture.from_json(row["architecture"])
-                    put(key, stand_alone=reference)
+                    references[key] = {"stand_alone": reference}
                     targets[key] = row.get("target_ms", 0.0)
         if not by_seed:
             missing = "a test score" if args.against == "test" else f"a stand-alone score by the {by} loss"
             parser.error(f"no row of --archs-from has an architecture and {missing}; make the Pareto rows first, "
                          f"or rank with --setting arch_loss=<as its rows were scored>")  # fmt: skip
+        put(references)
         taus = []
         for seed, archs in sorted(by_seed.items()):
             supernet_scores(seed, archs)
@@ -162,7 +164,7 @@ def main() -> None:
         arch.save(path)
         run_dir, _ = train_run(str(path.resolve()), args.preset, args.train_steps, seed=args.seed,
                                run_dir=out / "train" / key, progress=False)  # fmt: skip
-        put(key, stand_alone=held_out_score(load_trained(run_dir)[2], task, arch_loss=by))
+        put({key: {"stand_alone": held_out_score(load_trained(run_dir)[2], task, arch_loss=by)}})
         print(f"  architecture {key}: supernet {rows[key]['supernet']:.4f}, stand-alone {rows[key]['stand_alone']:.4f}",
               flush=True)  # fmt: skip
     a, b = [rows[k]["supernet"] for k in archs], [rows[k]["stand_alone"] for k in archs]
