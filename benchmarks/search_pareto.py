@@ -21,7 +21,9 @@ trained encoder afterwards, when nothing else runs; ``--remeasure`` measures the
 results file (the default settings'), for settings that change only the differentiable search.
 ``--trainings N`` trains each row's encoder N times on its seed's data (other initial weights and batch orders)
 and scores it by the mean: one training's test MSE varies by several percent, as much as the differences the
-table is asked to show; existing rows get their further trainings on the next run.
+table is asked to show; existing rows get their further trainings on the next run. With ``--curve-at 100,400``
+each further training made now also records its test MSE at those steps, and the report says how early in
+training the rows of one seed take the order their first trainings end in.
 
     python benchmarks/search_pareto.py --preset small                      # hours on 2 cores
     python benchmarks/search_pareto.py --preset tiny --search-steps 30 --train-steps 30 --seeds 0   # a smoke run
@@ -40,6 +42,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from hwnas.core.files import write_json
 from hwnas.core.jobs import JobOptions, map_jobs
 from hwnas.core.plots import pareto
 from hwnas.deploy.endtoend import measure_encoder
@@ -51,6 +54,7 @@ from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.avatar.avatar_task import AvatarTask
 from hwnas.tasks.avatar.data import task_preset
+from hwnas.train.rundir import read_json
 from hwnas.train.trainer import CHECKPOINT
 from hwnas.workflows.runs import evaluate_run, load_trained, read_run, train_run
 from hwnas.workflows.searches import (
@@ -71,6 +75,7 @@ RANKER = "AVE-M"  # whose supernet ranks the seed's architectures
 OUT = Path("benchmarks/out")  # checkpoints, one folder per results name
 REMEASURES = 3  # --remeasure: measurements per row, the fastest kept
 FIRST_INIT_SEED = 100  # a row's further trainings: same data (its seed), initial weights and batches from 100, 101...
+CURVE = "curve.json"  # in a further training's folder: its test MSE at each --curve-at step reached
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,9 @@ def main() -> None:
     parser.add_argument("--trainings", type=int, default=1,
                         help="train each row's encoder this many times (other initial weights, same data) and "
                         "score it by the mean: one training's noise is several %% of a score")  # fmt: skip
+    parser.add_argument("--curve-at", default="", metavar="STEPS",
+                        help="with --trainings: record each further training's test MSE at these steps too "
+                             "(comma-separated): how early a training knows the order of the rows")  # fmt: skip
     parser.add_argument("--remeasure", action="store_true",
                         help="first measure the finished rows (--only, --seeds) again, on a quiet machine")  # fmt: skip
     parser.add_argument("--ray", action="store_true",
@@ -202,6 +210,12 @@ def main() -> None:
     parser.add_argument("--ray-address", default=None, help="with --ray: a running cluster ('auto')")
     parser.add_argument("--gpus-per-job", type=float, default=0.0, help="with --ray: the share of a GPU per row")
     args = parser.parse_args()
+    try:
+        args.curve_at = sorted({int(step) for step in args.curve_at.split(",") if step})
+    except ValueError:
+        parser.error(f"--curve-at {args.curve_at!r}: give training steps, comma-separated (100,400)")
+    if any(step <= 0 for step in args.curve_at):
+        parser.error("--curve-at: training steps are positive")
     jobs = JobOptions(args.ray, args.ray_address, gpus=args.gpus_per_job)
     jobs.check()
 
@@ -338,16 +352,24 @@ class RowMaker:
                               run_dir=self.run_dir(row.key), progress=False, torch_device=a.torch_device)  # fmt: skip
         return {**evaluate_run(self.run_dir(row.key))[0], "train_wall_s": result["wall_s"]}
 
-    def train_again(self, job: tuple[Row, int]) -> dict[str, float]:
-        """The row's encoder trained again on its seed's data from the initial weights of ``init``, and scored."""
+    def train_again(self, job: tuple[Row, int]) -> dict:
+        """The row's encoder trained again on its seed's data from the initial weights of ``init``, and scored;
+        paused at each ``--curve-at`` step to score it there too (a pause changes nothing of the training)."""
         row, init = job
         first = self.run_dir(row.key)
         run_dir = first.with_name(f"{first.name}-init{init}")
         encoder = read_run(first).encoder
-        train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss, run_dir=run_dir,
-                  progress=False, torch_device=self.args.torch_device, init_seed=init)  # fmt: skip
-        metrics = evaluate_run(run_dir)[0]
-        return {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
+        curve = read_json(run_dir / CURVE) if (run_dir / CURVE).is_file() else {}
+        for stop in [*(step for step in self.args.curve_at if step < self.train_steps), self.train_steps]:
+            train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
+                      run_dir=run_dir, progress=False, torch_device=self.args.torch_device, init_seed=init,
+                      stop_after=stop)  # fmt: skip
+            metrics = evaluate_run(run_dir)[0]
+            if self.args.curve_at and metrics["steps"] == stop:  # not a training made before, or past ``stop``
+                curve[str(stop)] = metrics["test"]["mean"]
+                write_json(run_dir / CURVE, curve)
+        scores = {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
+        return {**scores, "curve": curve} if curve else scores
 
     def ranker(self, seed: int) -> tuple | None:
         """The seed's AVE-M supernet (its search is planned first) and the search task that scores with it; None
@@ -400,6 +422,36 @@ def training_agreement(rows: dict[str, dict]) -> tuple[int, int] | None:
             cases += 1
             alike += (a[i] - b[i]) * (a[j] - b[j]) > 0
     return (alike, cases) if cases else None
+
+
+def curve_order(rows: dict[str, dict]) -> dict[int, tuple[list[float], int, int]]:
+    """Per step of the trainings' curves (``--curve-at``): Kendall's tau per seed between the rows' test MSE at
+    that step of a further training and the test MSE their first training ends with (other initial weights), and
+    how many pairs of one seed and target the two order alike. No search that spends that many steps on an
+    architecture can know more of its final score than its own training by then does; at the last step the
+    figures are two full trainings' agreement, the ceiling of any ranking."""
+    curves = {}
+    for key, row in rows.items():
+        if curve := next((t["curve"] for t in row.get("trainings", {}).values() if "curve" in t), None):
+            curves[key] = curve
+    by_seed: dict[str, list[str]] = {}
+    for key in curves:
+        by_seed.setdefault(key.split("/")[1], []).append(key)
+    order = {}
+    for step in sorted({int(s) for curve in curves.values() for s in curve}):
+        taus, right, pairs = [], 0, 0
+        for keys in by_seed.values():
+            keys = [k for k in keys if str(step) in curves[k]]
+            early, final = [curves[k][str(step)] for k in keys], [rows[k]["test"]["mean"] for k in keys]
+            targets = [rows[k].get("target_ms") for k in keys]  # one expression of EEM's latency per target
+            if len(keys) >= 3:
+                taus.append(kendall(early, final))
+            for i, j in itertools.combinations(range(len(keys)), 2):
+                if targets[i] is not None and targets[i] == targets[j]:
+                    pairs += 1
+                    right += (early[i] - early[j]) * (final[i] - final[j]) > 0
+        order[step] = (taus, right, pairs)
+    return order
 
 
 def score(row: dict, figure: str) -> float:
@@ -479,6 +531,10 @@ def report(rows: dict[str, dict], title: str) -> None:
     if (got := paired("AVE-M", "VC-M", "extreme")) is not None:
         ave, vc, per_seed = got
         print(f"extreme subset at target M: AVE {ave:.3f} vs VC {vc:.3f} ({differences(per_seed)})")
+    for step, (taus, right, pairs) in curve_order(rows).items():
+        if taus:
+            print(f"a further training at step {step:4d} orders a seed's rows as their first trainings end: Kendall "
+                  f"tau {mean_std(taus)} over {len(taus)} seeds; same-target pairs {right}/{pairs}")  # fmt: skip
     taus = []
     for seed in sorted({k.split("/")[1] for k in rows if "/" in k}):
         ranked = [r for k, r in rows.items() if k.endswith(f"/{seed}") and "supernet_score" in r]

@@ -90,3 +90,7 @@ def test_a_run_is_its_seeds_whatever_the_process_drew_before(tmp_path):
     config = tmp_path / "a" / RUN_CONFIG  # a run written before init_seed existed resumes
     config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "init_seed"}))
     assert train_run("eem-ch50", "tiny", 2, seed=1, run_dir=tmp_path / "a", progress=False)[1]["steps"] == 2
+    paused = train_run("eem-ch50", "tiny", 2, seed=1, run_dir=tmp_path / "p", progress=False, init_seed=5,
+                       stop_after=1)  # fmt: skip
+    assert paused[1]["steps"] == 1 and load_trained(paused[0])[3] == 1  # where search_pareto --curve-at scores it
+    assert same(trained("p", init_seed=5)[2], other[2])  # resumed to the end: the unbroken run's weights

@@ -90,10 +90,11 @@ def train_run(
     progress: bool = True,
     torch_device: str = "cpu",
     init_seed: int | None = None,
+    stop_after: int | None = None,
 ) -> tuple[Path, dict]:
-    """Train into ``run_dir`` (resuming what it holds); under torchrun data-parallel, rank 0 writing.
-    ``init_seed`` varies the initial weights and batch order on the same data (``seed``), to measure how much
-    a score owes to training alone."""
+    """Train into ``run_dir`` (resuming what it holds; pausing at step ``stop_after``, checkpointed there);
+    under torchrun data-parallel, rank 0 writing. ``init_seed`` varies the initial weights and batch order on the
+    same data (``seed``), to measure how much a score owes to training alone."""
     if data is not None and not Path(data).is_file():
         raise HwnasError(f"data file {data} does not exist")
     if run_dir is not None:
@@ -112,7 +113,7 @@ def train_run(
         distributed.check_divides(run.batch, world)
         distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG, defaults_of(TrainRun)))
         result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
-                     label=f"train {Path(encoder).stem}")  # fmt: skip
+                     stop_after=stop_after, label=f"train {Path(encoder).stem}")  # fmt: skip
     finally:
         distributed.leave()
     return run_dir, result
