@@ -364,12 +364,14 @@ class RowMaker:
             train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
                       run_dir=run_dir, progress=False, torch_device=self.args.torch_device, init_seed=init,
                       stop_after=stop)  # fmt: skip
-            metrics = evaluate_run(run_dir)[0]
-            if self.args.curve_at and metrics["steps"] == stop:  # not a training made before, or past ``stop``
-                curve[str(stop)] = metrics["test"]["mean"]
-                write_json(run_dir / CURVE, curve)
+            if stop < self.train_steps and str(stop) not in curve:
+                metrics = evaluate_run(run_dir)[0]
+                if metrics["steps"] == stop:  # not a training that had gone past it before --curve-at
+                    curve[str(stop)] = metrics["test"]["mean"]
+                    write_json(run_dir / CURVE, curve)
+        metrics = evaluate_run(run_dir)[0]
         scores = {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
-        return {**scores, "curve": curve} if curve else scores
+        return {**scores, "curve": {**curve, str(self.train_steps): scores["test"]}} if curve else scores
 
     def ranker(self, seed: int) -> tuple | None:
         """The seed's AVE-M supernet (its search is planned first) and the search task that scores with it; None
