@@ -361,10 +361,12 @@ class RowMaker:
         encoder = read_run(first).encoder
         curve = read_json(run_dir / CURVE) if (run_dir / CURVE).is_file() else {}
         for stop in [*(step for step in self.args.curve_at if step < self.train_steps), self.train_steps]:
+            if str(stop) in curve:  # scored there before a kill: the training is past it, no task to build again
+                continue
             train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
                       run_dir=run_dir, progress=False, torch_device=self.args.torch_device, init_seed=init,
                       stop_after=stop)  # fmt: skip
-            if stop < self.train_steps and str(stop) not in curve:
+            if stop < self.train_steps:
                 metrics = evaluate_run(run_dir)[0]
                 if metrics["steps"] == stop:  # not a training that had gone past it before --curve-at
                     curve[str(stop)] = metrics["test"]["mean"]
