@@ -50,8 +50,8 @@ def cli_args():
 def tflite_tiny(tmp_path_factory):
     """avatar/tiny converted to .tflite and profiled on `cpu-tflite` once per session (the adb tests reuse the
     converted artifacts)."""
-    pytest.importorskip("onnx2tf")
-    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("onnx2tf", reason="needs the tflite extra: pip install '.[tflite]'")
+    pytest.importorskip("ai_edge_litert", reason="needs the tflite extra: pip install '.[tflite]'")
     root = tmp_path_factory.mktemp("tflite")
     work, lut = root / "work", root / "lut"
     r = run_hwnas(*space_command("profile", device="cpu-tflite", workdir=work))

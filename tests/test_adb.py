@@ -28,7 +28,7 @@ from hwnas.space import get_preset
 from .adb_peer import AdbPeer, Faults
 from .conftest import run_hwnas, space_command
 
-pytest.importorskip("ai_edge_litert")
+pytest.importorskip("ai_edge_litert", reason="needs the tflite extra: pip install '.[tflite]'")
 
 PROPS = {
     "ro.product.name": "hollywood",

@@ -93,7 +93,7 @@ def test_export_command(tmp_path):
 
 
 def test_tflite_export_matches_onnxruntime_or_is_refused(tmp_path):
-    pytest.importorskip("onnx2tf")
+    pytest.importorskip("onnx2tf", reason="needs the tflite extra: pip install '.[tflite]'")
     from hwnas.measure.tflite import check_against_onnx
 
     arch = arch_with_channel_changing_skips()

@@ -22,7 +22,7 @@ from .adb_peer import AdbPeer
 from .conftest import REPO, run_hwnas, space_command
 from .test_adb import PROPS, binary, workdir  # noqa: F401 (fixtures)
 
-pytest.importorskip("ray")
+pytest.importorskip("ray", reason="needs the distributed extra: pip install '.[distributed]'")
 pytestmark = pytest.mark.slow
 N_OPS = len(get_preset("avatar", "tiny").enumerate_ops())
 

@@ -9,7 +9,7 @@ import pytest
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import JobOptions, map_jobs
 
-pytest.importorskip("ray")
+pytest.importorskip("ray", reason="needs the distributed extra: pip install '.[distributed]'")
 RAY = JobOptions(ray=True)
 
 

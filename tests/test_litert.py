@@ -12,8 +12,8 @@ from hwnas.ops import OpSpec
 from .conftest import run_hwnas, space_command
 from .test_export import arch_with_channel_changing_skips
 
-pytest.importorskip("onnx2tf")
-pytest.importorskip("ai_edge_litert")
+pytest.importorskip("onnx2tf", reason="needs the tflite extra: pip install '.[tflite]'")
+pytest.importorskip("ai_edge_litert", reason="needs the tflite extra: pip install '.[tflite]'")
 
 
 def test_every_tiny_op_converts_and_is_measured_on_litert(tflite_tiny):

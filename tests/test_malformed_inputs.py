@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,40 @@ def made(tmp_path_factory, tiny_lut, tiny_target):
     shutil.copy(search / "arch.json", root / "arch.json")
     for finished in ("report.json", "arch.json", "search_curves.png"):  # as if killed before the end
         (search / finished).unlink()
-    return {"root": root, "lut": tiny_lut["lut_dir"], "target": tiny_target}
+    return {"root": root, "lut": tiny_lut["lut_dir"], "work": tiny_lut["workdir"], "target": tiny_target}
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory):
+    """Folders no one can write where this machine can make them: an immutable one (``chattr +i``) and a
+    read-only bind mount; None where the tool or the privilege is missing."""
+    root = tmp_path_factory.mktemp("locked")
+    places: dict[str, Path | None] = {"immutable": root / "immutable", "readonly": root / "readonly"}
+    source = root / "source"
+    for folder in (*places.values(), source):
+        folder.mkdir()
+    commands = {
+        "immutable": ["chattr", "+i", str(places["immutable"])],
+        "readonly": ["mount", "--bind", "-o", "ro", str(source), str(places["readonly"])],
+    }
+    for name, command in commands.items():
+        done = shutil.which(command[0]) and subprocess.run(command, capture_output=True).returncode == 0
+        if not done or _can_write(places[name]):  # e.g. a container that ignores the flag
+            places[name] = None
+    yield places
+    if places["immutable"]:
+        subprocess.run(["chattr", "-i", str(places["immutable"])], check=True)
+    if places["readonly"]:
+        subprocess.run(["umount", str(places["readonly"])], check=True)
+
+
+def _can_write(folder: Path) -> bool:
+    try:
+        (folder / "probe").write_text("x")
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
 
 
 @dataclass(frozen=True)
@@ -218,6 +252,45 @@ def search_args(made: dict, out: Path, *extra: str, target: str | None = None) -
 
 def cli_case(name: str, argv: Callable[[Path, dict], list[str]], needle: str) -> Case:
     return Case("command line", name, argv, needle)
+
+
+def unwritable_case(name: str, argv: Callable[[Path, dict], list[str]], place: str = "sys") -> Case:
+    """A path no one can write: under /sys (a pseudo-filesystem even root cannot write), in an immutable
+    folder, or on a read-only mount."""
+
+    def setup(w: Path, made: dict) -> list[str]:
+        folder = Path("/sys/hwnas-test") if place == "sys" else made["locked"][place]
+        if folder is None:
+            pytest.skip(f"this machine cannot make a {place} folder (needs root, chattr and mount)")
+        return argv(folder, made)
+
+    return Case("command line", f"{name} ({place})", setup, "cannot be written")
+
+
+def build_lut_args(made: dict, *extra: str) -> list[str]:
+    return ["build-lut", "--device", "cpu", *TINY, "--workdir", str(made["work"]), *extra]
+
+
+UNWRITABLE = [
+    *(
+        unwritable_case(f"build-lut {option}", lambda u, m, o=option, f=file: build_lut_args(m, o, str(u / f)), place)
+        for option, file in (("--lut-dir", "lut"), ("--out", "t.csv"))
+        for place in ("sys", "immutable", "readonly")
+    ),
+    *(
+        unwritable_case(
+            "export --out",
+            lambda u, m: ["export", "--arch", str(m["root"] / "arch.json"), "--out", str(u / "net.onnx")],
+            place,
+        )
+        for place in ("sys", "immutable", "readonly")
+    ),
+    unwritable_case("profile --workdir", lambda u, m: ["profile", "--device", "cpu", *TINY, "--workdir", str(u / "w")]),
+    unwritable_case("search --out", lambda u, m: search_args(m, u / "s")),
+    unwritable_case(
+        "train --run-dir", lambda u, m: ["train", "--arch", "eem", "--preset", "tiny", "--run-dir", str(u / "run")]
+    ),
+]
 
 
 def torch_save(value) -> Callable[[Path], None]:
@@ -456,6 +529,7 @@ CASES = [
         lambda w, m: ["lut", "lookup", str(m["lut"] / "cpu" / "avatar-tiny.csv"), "conv-k3-s1-cin64-cout64-h8w8"],
         "is not an op of avatar/tiny",
     ),
+    *UNWRITABLE,
 ]
 
 
@@ -473,10 +547,10 @@ def test_the_corpus_covers_every_kind_of_input():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.kind}: {c.name}" for c in CASES])
-def test_malformed_input_is_refused_at_the_door(case, made, tmp_path, monkeypatch):
+def test_malformed_input_is_refused_at_the_door(case, made, locked, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # default folders (runs/, lut/, .hwnas/) would appear here
     monkeypatch.delenv("HWNAS_DEVICES", raising=False)
-    argv = case.setup(tmp_path, made)
+    argv = case.setup(tmp_path, {**made, "locked": locked})
     before = tree_hash(tmp_path)
     code, err = run_in_process(argv)
     assert code == 2, (code, err)

@@ -167,15 +167,18 @@ def test_misbehaving_and_broken_plugins_leave_the_built_in_devices_working(tmp_p
     r = run_hwnas("devices", env=env)
     assert r.returncode == 0, r.stderr
     assert "cpu-chatty" in r.stdout and "cpu " in r.stdout
-    assert "broken plugin chatty-bad-toml: HwnasError: device file plugin chatty-bad-toml is not valid TOML" in r.stdout
-    assert "broken plugin missing: ModuleNotFoundError" in r.stdout
+    assert (
+        "hwnas: warning: plugin chatty failed to load (hwnas.devices: chatty-bad-toml = chatty:bad_presets): "
+        "HwnasError: device file plugin chatty-bad-toml is not valid TOML" in r.stderr
+    )
+    assert "plugin chatty failed to load (hwnas.devices: missing = no_such_module:presets): ModuleNotFound" in r.stderr
 
     r = run_hwnas(*cli_args("profile", "--no-progress", workdir=tmp_path / "w"), env=env)  # a built-in device
     assert r.returncode == 0 and "45 measured now" in r.stdout, r.stderr
 
     r = run_hwnas(*cli_args("profile", device="cpu-missing", workdir=tmp_path / "w2"), env=env)
     assert r.returncode == 2 and "unknown device 'cpu-missing'" in r.stderr
-    assert "plugin missing failed to load: ModuleNotFoundError" in r.stderr
+    assert "(hwnas.devices: missing = no_such_module:presets): ModuleNotFoundError" in r.stderr
 
     # a failing check() stops the search before anything is profiled, trained or written
     out = tmp_path / "unreachable"
@@ -184,3 +187,30 @@ def test_misbehaving_and_broken_plugins_leave_the_built_in_devices_working(tmp_p
     r = run_hwnas(*args, env=env)
     assert r.returncode == 2 and "the chatty device is unplugged; plug it in" in r.stderr
     assert not out.exists() and not (tmp_path / "w4").exists() and not (tmp_path / "lut4").exists()
+
+
+def test_a_plugin_that_fails_to_import_is_named_once_by_every_listing(tmp_path):
+    """A package whose module breaks (here: a dependency it lacks) is named with why, once, on stderr, by
+    `hwnas backends`, `hwnas devices` and `hwnas spaces`; the built-ins are still listed on stdout."""
+    env = make_plugin(
+        tmp_path / "site",
+        "headset_tools",
+        "import no_such_sdk\n",
+        """
+        [hwnas.backends]
+        headset = headset_tools:Backend
+        [hwnas.devices]
+        headset = headset_tools:presets
+        """,
+    )
+    for command, builtin in (("backends", "onnxruntime"), ("devices", "cpu-tflite"), ("spaces", "avatar")):
+        r = run_hwnas(command, env=env)
+        assert r.returncode == 0 and builtin in r.stdout, (command, r.stderr)
+        warnings = [line for line in r.stderr.splitlines() if line.startswith("hwnas: warning:")]
+        assert len(warnings) == 2, (command, r.stderr)  # one per entry point, each once
+        for group, name, target in (("backends", "headset", "Backend"), ("devices", "headset", "presets")):
+            line = (
+                f"hwnas: warning: plugin headset_tools failed to load (hwnas.{group}: {name} = headset_tools:{target})"
+                ": ModuleNotFoundError: No module named 'no_such_sdk'; fix it or uninstall it"
+            )
+            assert any(w.startswith(line) for w in warnings), (command, r.stderr)

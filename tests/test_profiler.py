@@ -116,3 +116,41 @@ def test_onnxruntime_defaults_to_the_graph_level_that_predicts_networks():
 
     assert OnnxRuntimeBackend().options["graph_optimization"] == "extended"
     assert OnnxRuntimeBackend().config_id() == create("onnxruntime", get_device("cpu").options).config_id()
+
+
+class Throttling:
+    """onnxruntime on a device that runs at half speed after its first ``after`` timed runs, as a phone does when
+    it throttles: the real timings, scaled."""
+
+    def __init__(self, backend, after: int):
+        self.backend, self.after, self.calls = backend, after, 0
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def measure(self, artifact, warmup, runs, noise_threshold):
+        self.calls += 1
+        m = self.backend.measure(artifact, warmup, runs, noise_threshold)
+        scale = 2.0 if self.calls > self.after else 1.0
+        return Measurement.from_samples([s * scale for s in m.samples_ms], noise_threshold)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_drift_is_reported_once_with_the_ops_it_touched(setup, capsys, verbose):
+    device, backend, store, cache = setup
+    # a threshold well above this machine's own noise, well below the throttle
+    settings = dataclasses.replace(device.profile, reference_every=10, drift_threshold=0.5)
+    frequent = dataclasses.replace(device, profile=settings)
+    specs = get_preset("avatar", "tiny").enumerate_ops()
+    throttling = Throttling(backend, after=2 + 20)  # overhead, baseline reference, then 20 ops at full speed
+    report = Profiler(frequent, throttling, store, cache).run(specs, progress=True, verbose=verbose)
+
+    assert report.drift.drifted and report.drift.max_rel_change > 0.5
+    # the reference after op 20 ran throttled, so did every later one: ops 11-45 count, ops 1-10 do not
+    assert report.drifted_ops == len(specs) - 10
+    drift_lines = [line for line in report.lines() if "DRIFT" in line]
+    assert len(drift_lines) == 1
+    assert f"{len(specs) - 10} of the {len(specs)} ops measured now" in drift_lines[0]
+    printed = capsys.readouterr()
+    events = [line for line in (printed.out + printed.err).splitlines() if "drift" in line.lower()]
+    assert len(events) == (4 if verbose else 0)  # the references after ops 20, 30, 40 and 45

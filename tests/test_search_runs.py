@@ -68,7 +68,7 @@ def test_random_search_writes_its_report_and_resumes_after_a_kill_also_on_ray(se
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "report.json").exists()
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="needs the distributed extra: pip install '.[distributed]'")
     r = run_hwnas(*search_args("--method", "random", "--steps", "200", "--out", str(killed), "--ray"), env=env)
     assert r.returncode == 0, r.stderr
     resumed = json.loads((killed / "report.json").read_text())

@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(f"hwnas: error: {exc.format_message()} (see --help)", err=True)
         sys.exit(2)
+    except OSError as exc:  # a place that cannot be written or read, met past the checks made up front
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"hwnas: error: cannot use{where} ({exc.strerror or exc}); check the path, its permissions "
+                   "and the free space, or pick another", err=True)  # fmt: skip
+        sys.exit(2)
     except click.Abort:
         click.echo("hwnas: interrupted", err=True)
         sys.exit(130)

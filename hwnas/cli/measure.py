@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from hwnas.cli.options import device_options, devices_file_option, lut_dir_option, space_options, workdir_option
 from hwnas.core.errors import HwnasError
+from hwnas.core.registry import PluginFailure, failed_entry_points
+
+
+def warn_broken_plugins(known: Sequence[PluginFailure] = ()) -> list[PluginFailure]:
+    """Name on stderr, once each, the installed plugins that fail to load: ``known`` (what a registry found
+    beyond an import error), then every hwnas entry point whose module does not import."""
+    from hwnas.measure.backends import ENTRY_POINT_GROUP as BACKENDS
+    from hwnas.measure.devices import DEVICE_ENTRY_POINTS
+    from hwnas.space import ENTRY_POINT_GROUP as SPACES
+    from hwnas.tasks.registry import ENTRY_POINT_GROUP as TASKS
+
+    reported: dict[tuple[str, str], PluginFailure] = {}
+    for failure in [*known, *failed_entry_points((BACKENDS, DEVICE_ENTRY_POINTS, SPACES, TASKS))]:
+        if (failure.group, failure.name) not in reported:
+            reported[failure.group, failure.name] = failure
+            click.echo(f"hwnas: warning: {failure.describe()}", err=True)
+    return list(reported.values())
 
 
 @click.command()
 def backends() -> None:
     """List measurement backends (built-in and plugins) and whether each can run here."""
-    from hwnas.measure.backends import discover
+    from hwnas.measure.backends import ENTRY_POINT_GROUP, discover
 
+    entries = discover()
+    warn_broken_plugins(
+        [PluginFailure(e.source, ENTRY_POINT_GROUP, e.name, e.target, e.load_error) for e in entries.values()
+         if e.load_error and e.source != "built-in"]
+    )  # fmt: skip
     click.echo(f"{'name':16s} {'format':7s} {'source':22s} status")
-    for name, entry in sorted(discover().items()):
+    for name, entry in sorted(entries.items()):
         fmt = entry.cls.artifact_format if entry.cls else "?"
         if entry.cls is None:
             status = f"broken: {entry.load_error}"
@@ -37,14 +60,13 @@ def devices(devices_file: Path | None) -> None:
     from hwnas.measure.devices import load_devices
 
     catalog = load_devices(devices_file)
+    warn_broken_plugins(catalog.broken_plugins)
     for name, preset in sorted(catalog.presets.items()):
         options = ", ".join(f"{k}={v}" for k, v in preset.options.items())
         click.echo(
             f"{name:14s} backend {preset.backend:14s} [{preset.source}] {preset.description}"
             + (f" ({options})" if options else "")
         )
-    for plugin, reason in sorted(catalog.broken_plugins.items()):
-        click.echo(f"broken plugin {plugin}: {reason}")
 
 
 @click.command()
@@ -52,14 +74,25 @@ def devices(devices_file: Path | None) -> None:
 @click.option("--preset", default=None, help="With SPACE: print the op keys of this preset.")
 def spaces(space: str | None, preset: str | None) -> None:
     """List search spaces and their presets with unique-op counts; with SPACE --preset, print its op keys."""
-    from hwnas.space import discover, get_space
+    from hwnas.space import ENTRY_POINT_GROUP, discover, get_space
 
     if space and preset:
         for spec in get_space(space).preset(preset).enumerate_ops():
             click.echo(spec.key)
         return
-    for name in [space] if space else sorted(discover()):
-        s = get_space(name)
+    if space:
+        names = [space]
+    else:
+        broken = {f.name for f in warn_broken_plugins() if f.group == ENTRY_POINT_GROUP}
+        names = sorted(set(discover()) - broken)
+    for name in names:
+        try:
+            s = get_space(name)
+        except HwnasError as exc:  # a plugin's factory that fails: named, and the others still listed
+            if space:
+                raise
+            click.echo(f"hwnas: warning: {exc}", err=True)
+            continue
         counts = ", ".join(f"{p} {len(s.preset(p).enumerate_ops())} ops" for p in s.presets)
         click.echo(f"{s.name:10s} {s.description}\n{'':10s} presets: {counts}")
 
@@ -87,14 +120,20 @@ def spaces(space: str | None, preset: str | None) -> None:
     help="A running Ray cluster for --farm (e.g. auto); default: a local Ray instance on this machine.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Print each reference run that finds the device off its baseline (drift is always summed up at the end).",
+)
 @workdir_option
 def profile(device_name, devices_file, device_overrides, space, preset, model, retry_failed, farm, ray_address,
-            progress, workdir) -> None:  # fmt: skip
+            progress, verbose, workdir) -> None:  # fmt: skip
     """Measure every unique op of a search space (or one whole --model) on a device, or on a farm of devices.
 
     Each result is written to the measurement store the moment it completes: a killed run resumes where it
     stopped, with nothing lost and nothing measured twice. Failing ops are recorded with their reason and
-    the run goes on; noisy ops are re-measured; a reference op is re-measured periodically to detect drift.
+    the run goes on; noisy ops are re-measured; a reference op is re-measured periodically to detect drift
+    (thermal throttling, background load), reported once at the end (--verbose: as it happens).
     With --farm, one Ray actor per device measures; a device that goes away is dropped and its op re-queued.
     """
     from hwnas.measure.profiler import profile_model
@@ -112,7 +151,7 @@ def profile(device_name, devices_file, device_overrides, space, preset, model, r
         click.echo(f"{model}: {profile_model(backend, device, model)}")
         return
     report = profile_space(device, backend, get_preset(space, preset), workdir, progress, retry_failed, farm,
-                           ray_address)  # fmt: skip
+                           ray_address, verbose)  # fmt: skip
     for line in report.lines():
         click.echo(line)
 
@@ -133,15 +172,12 @@ def build_lut(device_name, devices_file, device_overrides, space, preset, out, l
 
     Refuses, naming them, when ops of the space are not measured yet.
     """
-    from hwnas.lut import default_table_path
     from hwnas.space import get_preset
-    from hwnas.workflows.tables import open_device, table_from_store
+    from hwnas.workflows import tables
 
-    device, backend = open_device(device_name, devices_file, device_overrides)
-    space_preset = get_preset(space, preset)
-    table = table_from_store(device, backend, space_preset, workdir)
-    target = out or default_table_path(lut_dir, device.name, space_preset.space, preset)
-    for path in table.save(target):
+    device, backend = tables.open_device(device_name, devices_file, device_overrides)
+    table, paths = tables.build_lut(device, backend, get_preset(space, preset), workdir, lut_dir, out)
+    for path in paths:
         click.echo(f"wrote {path}")
     click.echo(f"{len(table.frame)} ops, per-inference overhead {table.metadata['per_inference_overhead_ms']:.4f} ms")
 

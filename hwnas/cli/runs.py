@@ -15,7 +15,6 @@ from hwnas.cli.options import (
     progress_option,
     torch_device_option,
 )
-from hwnas.core.errors import HwnasError
 
 
 @click.command("train")
@@ -111,40 +110,12 @@ def export(run_dir, arch_path, fmt, precision, out) -> None:
     TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
     onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.
     """
-    from hwnas.deploy.early_head import EarlyHeadNetwork, KeyFrameNetwork
-    from hwnas.deploy.export import export_encoder
-    from hwnas.deploy.view_heads import view_pieces
-    from hwnas.workflows.latex import load_early_head, load_view_heads
-    from hwnas.workflows.runs import architecture_network, load_trained
+    from hwnas.workflows.exports import export_network
 
-    if (run_dir is None) == (arch_path is None):
-        raise HwnasError("give exactly one of --run-dir (a trained encoder) or --arch (an architecture JSON)")
-    if precision != "float32" and fmt != "tflite":
-        raise HwnasError(f"--precision {precision} applies to --format tflite only; ONNX exports are float32")
-    head = view_heads = None
-    if run_dir is not None:
-        net = load_trained(run_dir)[2]
-        out = out or run_dir / f"encoder.{fmt}"
-        head, view_heads = load_early_head(run_dir), load_view_heads(run_dir)
-    else:
-        net = architecture_network(arch_path)
-        out = out or arch_path.with_suffix(f".{fmt}")
-    if head is None:
-        paths = [export_encoder(net, out, fmt, precision)]
-    else:  # what LATEX runs: key frames the encoder + head, skipped frames the head alone
-        early = out.with_name(f"{out.stem}.early{out.suffix}")
-        paths = [
-            export_encoder(KeyFrameNetwork(net, head), out, fmt, precision),
-            export_encoder(EarlyHeadNetwork(net, head), early, fmt, precision),
-        ]
-        click.echo(f"the run has a LATEX head: {out.name} adds the output z_early; {early.name} is the head alone")
-    if view_heads is not None:  # what per-view LATEX runs
-        pieces = view_pieces(net, view_heads)
-        paths += [
-            export_encoder(m, out.with_name(f"{out.stem}.{k}{out.suffix}"), fmt, precision) for k, m in pieces.items()
-        ]
-        click.echo(f"the run has per-view LATEX heads: {', '.join(p.name for p in paths[-len(pieces) :])}")
-    for path in paths:
+    result = export_network(run_dir, arch_path, fmt, precision, out)
+    for note in result.notes:
+        click.echo(note)
+    for path in result.paths:
         click.echo(f"wrote {path}; measure it with: hwnas profile --device <device> --model {path}")
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import ConfigDict, NonNegativeFloat
 
 from hwnas.core.errors import HwnasError, MissingOpsError, list_keys
-from hwnas.core.files import staging_path
+from hwnas.core.files import staging_path, unwritable
 from hwnas.core.userfiles import Schema, parse_json, read_text, validate
 from hwnas.ops import OpKeyError, OpSpec
 
@@ -70,9 +70,9 @@ class LatencyTable:
     def save(self, csv_path: Path) -> list[Path]:
         """Write CSV + JSON (+ parquet when pyarrow is installed); temporary files renamed at the end."""
         csv_path, json_path, parquet_path = table_paths(csv_path)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
         staged: list[tuple[Path, Path]] = []
         try:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = staging_path(csv_path)
             self.frame.reset_index().to_csv(tmp, index=False, float_format="%.6g")
             staged.append((tmp, csv_path))
@@ -83,12 +83,14 @@ class LatencyTable:
                 tmp = staging_path(parquet_path)
                 self.frame.reset_index().to_parquet(tmp, index=False)
                 staged.append((tmp, parquet_path))
-        except BaseException:
+            for tmp, final in staged:
+                os.replace(tmp, final)
+        except BaseException as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise unwritable(csv_path, exc) from None
             raise
-        for tmp, final in staged:
-            os.replace(tmp, final)
         return [final for _, final in staged]
 
     @classmethod

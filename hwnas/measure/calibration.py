@@ -15,10 +15,11 @@ class DriftSummary:
     baseline_ms: float
     max_rel_change: float
     threshold: float
+    last_rel_change: float = 0.0  # of the latest reference run
 
     @property
     def drifted(self) -> bool:
-        return self.max_rel_change > self.threshold
+        return abs(self.max_rel_change) > self.threshold
 
     def describe(self) -> str:
         verdict = "DRIFT (thermal throttling or background load?)" if self.drifted else "stable"
@@ -45,8 +46,9 @@ def drift_summary(store: MeasurementStore, device: str, config_id: str, threshol
     key = runs[0][0]
     medians = [m for k, m, _ in runs if k == key]
     base = medians[0]
-    change = max((abs(m / base - 1.0) for m in medians), default=0.0) if base > 0 else 0.0
-    return DriftSummary(key, len(medians), base, change, threshold)
+    changes = [m / base - 1.0 if base > 0 else 0.0 for m in medians]
+    worst = max(changes, key=abs)
+    return DriftSummary(key, len(medians), base, worst, threshold, changes[-1])
 
 
 def overhead_ms(store: MeasurementStore, device: str, config_id: str) -> float | None:

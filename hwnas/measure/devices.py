@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from hwnas.core.errors import HwnasError, one_line
+from hwnas.core.registry import PluginFailure
 from hwnas.core.userfiles import Schema, parse_toml, read_text, schema_of, validate
 
 DEVICES_ENV = "HWNAS_DEVICES"
@@ -73,10 +74,10 @@ def _parse_preset(name: str, body: Any, source: str) -> DevicePreset:
 
 @dataclass(frozen=True)
 class DeviceCatalog:
-    """Every preset that loaded, and each plugin whose presets did not (entry-point name -> reason)."""
+    """Every preset that loaded, and each plugin whose presets did not."""
 
     presets: dict[str, DevicePreset]
-    broken_plugins: dict[str, str]
+    broken_plugins: list[PluginFailure]
 
 
 def load_devices(devices_file: str | os.PathLike | None = None) -> DeviceCatalog:
@@ -84,7 +85,7 @@ def load_devices(devices_file: str | os.PathLike | None = None) -> DeviceCatalog
     to import or ships a bad file is set aside with its reason; it never hides the other presets."""
     text = resources.files("hwnas.measure").joinpath("devices.toml").read_text()
     presets = _parse_file(text, "built-in devices.toml")
-    broken: dict[str, str] = {}
+    broken: list[PluginFailure] = []
     for ep in metadata.entry_points(group=DEVICE_ENTRY_POINTS):
         try:
             plugin_text = ep.load()()
@@ -92,7 +93,7 @@ def load_devices(devices_file: str | os.PathLike | None = None) -> DeviceCatalog
                 raise TypeError(f"{ep.value} returned a {type(plugin_text).__name__}, not TOML text")
             presets.update(_parse_file(plugin_text, f"plugin {ep.name}"))
         except Exception as exc:
-            broken[ep.name] = one_line(exc)
+            broken.append(PluginFailure.of(ep, one_line(exc)))
     user = devices_file or os.environ.get(DEVICES_ENV)
     if user:
         path = Path(user)
@@ -104,7 +105,7 @@ def load_devices(devices_file: str | os.PathLike | None = None) -> DeviceCatalog
 def get_device(name: str, devices_file: str | os.PathLike | None = None) -> DevicePreset:
     catalog = load_devices(devices_file)
     if name not in catalog.presets:
-        broken = "; ".join(f"plugin {k} failed to load: {v}" for k, v in catalog.broken_plugins.items())
+        broken = "; ".join(f.describe() for f in catalog.broken_plugins)
         raise HwnasError(
             f"unknown device {name!r}; known: {', '.join(sorted(catalog.presets))} (see `hwnas devices`)"
             + (f". Presets of broken plugins are missing: {broken}" if broken else "")

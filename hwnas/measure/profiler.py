@@ -39,6 +39,7 @@ class ProfileReport:
     timed_ms: float = 0.0  # sum of every timed run of this invocation (re-measures included)
     wall_s: float = 0.0
     drift: DriftSummary | None = None
+    drifted_ops: int | None = None  # ops of this run measured while the reference was off (None: not counted)
     calibration_failed: list[str] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)  # a farm: ops measured by each device
     lost: list[str] = field(default_factory=list)  # a farm: devices that went away, with why
@@ -54,8 +55,25 @@ class ProfileReport:
             out.append("  by device: " + ", ".join(f"{a} {n} ops" for a, n in sorted(self.devices.items())))
         out += [f"  lost: {line} (its op went to another device)" for line in self.lost]
         if self.drift is not None:
-            out.append(f"  {self.drift.describe()}")
+            out.append(f"  {self.drift_line()}")
         return out
+
+    def drift_line(self) -> str:
+        """The drift of the whole run in one line: what the reference op did, and what it means for the ops."""
+        d = self.drift
+        assert d is not None
+        if not d.drifted:
+            return d.describe()
+        during = (
+            f"; {self.drifted_ops} of the {self.measured} ops measured now ran while it was off by more than "
+            f"{d.threshold:.0%}, kept as measured"
+            if self.drifted_ops
+            else ""
+        )
+        return (
+            f"warning: {d.describe()}{during}; for a steadier table close other programs, let the device cool and "
+            "profile into a fresh --workdir"
+        )
 
 
 def reference_op(specs: Sequence[OpSpec]) -> OpSpec:
@@ -78,18 +96,22 @@ class Profiler:
         s = self.settings
         return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
 
-    def run(self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False) -> ProfileReport:
+    def run(
+        self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False, verbose: bool = False
+    ) -> ProfileReport:
+        """Measure what the store lacks of ``specs``. Drift is summed up once in the report; ``verbose`` also
+        prints each reference run that finds the device off its baseline."""
         self.backend.check()
         with device_lock(self.store, self.device.name):
-            return self._run(specs, progress, retry_failed)
+            return self._run(specs, progress, retry_failed, verbose)
 
-    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool) -> ProfileReport:
+    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool, verbose: bool) -> ProfileReport:
         start = time.perf_counter()
         dev, cid = self.device.name, self.config_id
         self.store.register_config(dev, cid, {**self.backend.config(), "device": dev})
         done = self.store.results(dev, cid, [s.key for s in specs])
         todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
-        report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo))
+        report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo), drifted_ops=0)
         ref = reference_op(specs) if specs else None
         if todo:  # every artifact first: conversions (TFLite) run in parallel processes
             needed = [OVERHEAD_OP, *([ref] if ref else []), *todo]
@@ -102,15 +124,20 @@ class Profiler:
             self._calibrate("reference", ref, report)
 
         bar = tqdm(total=len(todo), desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
+        window = 0  # ops measured since the last reference run
         for i, spec in enumerate(todo, start=1):
             bar.set_postfix_str(spec.key, refresh=False)
             self._measure_and_store(spec, report)
             bar.update(1)
+            window += 1
             if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
                 self._calibrate("reference", ref, report)
                 drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
-                if drift is not None and drift.drifted:
-                    bar.write(f"hwnas: warning: {drift.describe()}")
+                if drift is not None and abs(drift.last_rel_change) > drift.threshold:
+                    report.drifted_ops = (report.drifted_ops or 0) + window  # the window that ends off baseline
+                    if verbose:
+                        bar.write(f"hwnas: drift after op {i}: reference {drift.last_rel_change:+.1%} off baseline")
+                window = 0
         bar.close()
         report.drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
         report.wall_s = time.perf_counter() - start

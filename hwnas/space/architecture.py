@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import PositiveInt
 
 from hwnas.core.errors import HwnasError
+from hwnas.core.files import write_text
 from hwnas.core.userfiles import Schema, parse_json, read_text, validate
 from hwnas.ops import OpSpec, conv_out
 from hwnas.space.declared import SpacePreset
@@ -93,7 +94,7 @@ class Architecture:
         return cls.from_json(text, str(path))
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        write_text(path, self.to_json() + "\n")
 
     # ---- meaning within a space ---------------------------------------------------------------------
     def validate(self, preset: SpacePreset) -> None:

@@ -59,9 +59,11 @@ def profile_space(
     retry_failed: bool = False,
     farm: Sequence[str] = (),
     ray_address: str | None = None,
+    verbose: bool = False,
 ) -> ProfileReport:
     """Measure what the store in ``workdir`` lacks of the preset's ops: on the device, or on every device of
     ``farm`` (addresses of devices of this preset) at once."""
+    check_writable(workdir, "--workdir")
     if farm:  # what the device side needs is checked before anything is written
         check_farm(farm)
     else:
@@ -70,7 +72,7 @@ def profile_space(
     with MeasurementStore(Path(workdir) / STORE) as store:
         if farm:
             return profile_farm(device, farm, specs, store, cache, progress, retry_failed, ray_address)
-        return Profiler(device, backend, store, cache).run(specs, progress=progress, retry_failed=retry_failed)
+        return Profiler(device, backend, store, cache).run(specs, progress, retry_failed, verbose)
 
 
 def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path) -> LatencyTable:
@@ -79,6 +81,19 @@ def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, wor
         raise HwnasError(f"no measurement store at {store_path}; run: {profile_command(device, preset, workdir)}")
     with MeasurementStore(store_path) as store:
         return build_table(store, device, backend, preset, profile_command(device, preset, workdir))
+
+
+def build_lut(
+    device: DevicePreset, backend: Backend, preset: Preset, workdir: Path, lut_dir: Path, out: Path | None = None
+) -> tuple[LatencyTable, list[Path]]:
+    """The store in ``workdir`` as the preset's table, written to ``out`` (.csv, with its .json and .parquet;
+    default ``<lut_dir>/<device>/<space>-<preset>.csv``)."""
+    if out is None:
+        out = default_table_path(lut_dir, device.name, preset.space, preset.preset)
+        check_writable(lut_dir, "--lut-dir")
+    check_writable(out, "--out", is_file=True)
+    table = table_from_store(device, backend, preset, workdir)
+    return table, table.save(out)
 
 
 def check_table_belongs(table: LatencyTable, device: DevicePreset, preset: Preset, path: Path, rebuild: str) -> None:
