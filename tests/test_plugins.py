@@ -214,3 +214,40 @@ def test_a_plugin_that_fails_to_import_is_named_once_by_every_listing(tmp_path):
                 ": ModuleNotFoundError: No module named 'no_such_sdk'; fix it or uninstall it"
             )
             assert any(w.startswith(line) for w in warnings), (command, r.stderr)
+
+
+def test_a_plugin_written_against_the_old_import_paths_still_works_and_is_warned(tmp_path):
+    """The example backend as last month's docs had it import (hwnas.backends.base, hwnas.errors): it passes the
+    kit, its classes are hwnas's own, and each old path is named with its new one in a DeprecationWarning."""
+    source = (REPO / "backends" / "hwnas-onnx-reference" / "hwnas_onnx_reference" / "__init__.py").read_text()
+    old = source.replace("from hwnas.core.errors import", "from hwnas.errors import").replace(
+        "from hwnas.measure.backends.base import", "from hwnas.backends.base import"
+    )
+    assert old != source and "hwnas.core" not in old and "hwnas.measure" not in old
+    env = make_plugin(
+        tmp_path / "site", "oldstyle", old, "[hwnas.backends]\noldstyle = oldstyle:ReferenceEvaluatorBackend\n"
+    )
+    script = (
+        "import oldstyle, hwnas.measure.backends.base as base\n"
+        "assert issubclass(oldstyle.ReferenceEvaluatorBackend, base.Backend)\n"
+        "from hwnas.testing import check_backend\n"
+        "if __name__ == '__main__':\n"
+        "    print(sorted(check_backend('oldstyle')))\n"
+    )
+    r = subprocess.run([sys.executable, "-W", "always::DeprecationWarning", "-c", script],
+                       env={**os.environ, **env}, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "check_fresh_process" in r.stdout  # the kit ran every check and all passed
+    for old_path, new_path in (
+        ("hwnas.backends.base", "hwnas.measure.backends.base"),
+        ("hwnas.errors", "hwnas.core.errors"),
+    ):
+        assert "oldstyle.py:" in r.stderr and f"DeprecationWarning: {old_path} moved to {new_path}" in r.stderr
+
+
+def test_no_old_import_path_shadows_a_module_of_today():
+    from hwnas._moved import MOVED
+
+    for old in MOVED:
+        relative = Path(*old.split("."))
+        assert not (REPO / relative.with_suffix(".py")).exists() and not (REPO / relative).is_dir(), old
