@@ -60,7 +60,9 @@ def train(arch: Architecture, run_dir: Path, preset: str, seed: int, ee_loss: bo
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir.parent / f"{run_dir.name}.arch.json"
     arch.save(path)
-    train_run(str(path.resolve()), preset, seed=seed, ee_loss=ee_loss, run_dir=run_dir, progress=False)
+    train_run(
+        str(path.resolve()), preset, seed=seed, task_options={"ee_loss": ee_loss}, run_dir=run_dir, progress=False
+    )
     metrics = evaluate_run(run_dir)[0]
     return {"test": metrics["test"]["mean"], "extreme": metrics["extreme"]["mean"]}
 

@@ -317,7 +317,7 @@ class RowMaker:
             return {**self.train(row, row.label), "kind": "baseline"}
         outcome = run_search(
             SearchRequest("avatar", a.device, row.target_ms, preset=a.preset, method=row.method, steps=a.search_steps,
-                          seed=row.seed, ee_loss=row.ee_loss, settings=a.settings,
+                          seed=row.seed, task_options={"ee_loss": row.ee_loss}, settings=a.settings,
                           out_dir=self.out / "search" / row.key.replace("/", "-"),
                           lut_dir=a.lut_dir, workdir=a.workdir, torch_device=a.torch_device, progress=False)
         )  # fmt: skip
@@ -350,7 +350,7 @@ class RowMaker:
 
     def train(self, row: Row, encoder: str) -> dict:
         a = self.args
-        _, result = train_run(encoder, a.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
+        _, result = train_run(encoder, a.preset, self.train_steps, seed=row.seed, task_options={"ee_loss": row.ee_loss},
                               run_dir=self.run_dir(row.key), progress=False, torch_device=a.torch_device)  # fmt: skip
         return {**evaluate_run(self.run_dir(row.key))[0], "train_wall_s": result["wall_s"]}
 
@@ -365,7 +365,7 @@ class RowMaker:
         for stop in [*(step for step in self.args.curve_at if step < self.train_steps), self.train_steps]:
             if str(stop) in curve:  # scored there before a kill: the training is past it, no task to build again
                 continue
-            train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, ee_loss=row.ee_loss,
+            train_run(encoder, self.args.preset, self.train_steps, seed=row.seed, task_options={"ee_loss": row.ee_loss},
                       run_dir=run_dir, progress=False, torch_device=self.args.torch_device, init_seed=init,
                       stop_after=stop)  # fmt: skip
             if stop < self.train_steps:

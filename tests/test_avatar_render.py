@@ -91,7 +91,7 @@ def test_the_selection_loss_is_the_render_error_alone():
     from hwnas.tasks.avatar.avatar_task import AvatarTask
     from hwnas.train.objective import TaskRequest
 
-    task = AvatarTask.create(TaskRequest("tiny", ee_loss=False))
+    task = AvatarTask.create(TaskRequest("tiny", options={"ee_loss": False}))
     batch = task.batch(task.train_pool()[:16])
     truth = {"z": batch["z"], "g": batch["g"], "y": batch["y"]}
     off_keypoints = {**truth, "y": batch["y"] + 0.5}

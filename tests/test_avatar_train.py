@@ -84,7 +84,7 @@ def test_a_run_is_its_seeds_whatever_the_process_drew_before(tmp_path):
 
     a, b, other = trained("a"), trained("b"), trained("other", init_seed=5)
     assert same(a[2], b[2]) and not same(a[2], other[2])
-    assert not same(a[2], build_model("eem-ch50", "tiny", 1, True, "synthetic")[1])  # it trained
+    assert not same(a[2], build_model("eem-ch50", "tiny", 1, {}, "synthetic")[1])  # it trained
     assert a[0] == replace(other[0], init_seed=None)  # same data and settings, other weights and batches
     assert (a[0].seed, a[0].lr) == (1, TrainRun.lr)
     config = tmp_path / "a" / RUN_CONFIG  # a run written before init_seed existed resumes

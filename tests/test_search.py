@@ -215,7 +215,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     archs = feasible_architectures(TINY, table, target, count=3)
     assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.03 for a in archs)
     assert len({a.to_json() for a in archs}) == len(archs)
-    config = SearchConfig(target_ms=target, steps=6, batch=8, render_size=24)
+    config = SearchConfig(target_ms=target, steps=6, batch=8)
     task = AvatarTask.create(TaskRequest("tiny"))
     result = random_search(TINY, table, task, config, candidates=3)
     assert sum(h["steps"] for h in result.history) == 6
@@ -415,7 +415,7 @@ def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_pass
     from hwnas.train.trainer import TrainConfig, Trainer
 
     task = AvatarTask.create(TaskRequest("tiny"))
-    config = SearchConfig(target_ms=1.0, steps=8, batch=4, render_size=24, weight_sampling="sandwich")
+    config = SearchConfig(target_ms=1.0, steps=8, batch=4, weight_sampling="sandwich")
     torch.manual_seed(0)
     net = Supernet(TINY)
     trainer = Trainer(net, task, TrainConfig(1, 4), params=net.weight_parameters())

@@ -144,13 +144,15 @@ def progress_option(f):
     return click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")(f)
 
 
-def ee_loss_option(f):
+def task_option(f):
     return click.option(
-        "--ee-loss/--no-ee-loss",
-        default=True,
-        show_default=True,
-        help="Weight samples by the extreme-expression term of Eq. 3 (avatar; --no-ee-loss is the paper's VC-NAS "
-        "ablation).",
+        "--task-option",
+        "task_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="An option of the space's task, repeatable (VALUE read as JSON where it is: 0.1, false); "
+        "recorded in the run folder, which it binds. avatar: ee_loss=false is the paper's VC-NAS ablation "
+        "(no Eq. 3 weight). A wrong key or value is refused with the task's options.",
     )(f)
 
 

@@ -10,9 +10,9 @@ from hwnas.cli.options import (
     DEFAULT_PRESET,
     check_torch_device,
     choice_option,
-    ee_loss_option,
     path_option,
     progress_option,
+    task_option,
     torch_device_option,
 )
 
@@ -33,7 +33,7 @@ from hwnas.cli.options import (
     dest="data_file",
     file=True,
 )
-@ee_loss_option
+@task_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the data, the initial weights and the batches.")
 @click.option(
     "--init-seed",
@@ -49,13 +49,23 @@ from hwnas.cli.options import (
 )
 @torch_device_option
 @progress_option
-def train(encoder, preset, steps, data_file, ee_loss, seed, init_seed, run_dir, torch_device, progress) -> None:
+def train(encoder, preset, steps, data_file, task_options, seed, init_seed, run_dir, torch_device, progress) -> None:
     """Train an encoder from scratch with its task's loss (the avatar task: the paper's Eq. 3/4)."""
+    from hwnas.train.options import split_options
     from hwnas.workflows.runs import train_run
 
     check_torch_device(torch_device)
     run_dir, result = train_run(
-        encoder, preset, steps, seed, ee_loss, data_file, run_dir, progress, torch_device, init_seed
+        encoder,
+        preset,
+        steps,
+        seed,
+        split_options(task_options),
+        data_file,
+        run_dir,
+        progress,
+        torch_device,
+        init_seed,
     )
     click.echo(
         f"trained {encoder} for {result['steps']} steps in {result['wall_s']:.0f} s; "

@@ -9,11 +9,11 @@ from hwnas.cli.options import (
     check_torch_device,
     choice_option,
     device_options,
-    ee_loss_option,
     lut_dir_option,
     path_option,
     progress_option,
     space_options,
+    task_option,
     torch_device_option,
     workdir_option,
 )
@@ -85,7 +85,7 @@ from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METH
     "random: the equal-budget baseline (architectures predicted within 3% of the target, as the searched one, each "
     "trained for an equal share of the steps; the lowest held-out score by --arch-loss wins).",
 )
-@ee_loss_option
+@task_option
 @click.option("--seed", default=0, show_default=True, help="Draws the task's data and the search's randomness.")
 @path_option(
     "--out",
@@ -117,7 +117,7 @@ from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METH
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, method, ee_loss, seed, out_dir,
+           latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, method, task_options, seed, out_dir,
            lut_dir, torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
 
@@ -128,6 +128,7 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
     report.json and search_curves.png to --out. A killed search resumes from its last checkpoint when re-run
     with the same settings; a finished one is reported again.
     """
+    from hwnas.train.options import split_options
     from hwnas.workflows.searches import SearchRequest, run_search, summary
 
     check_torch_device(torch_device)
@@ -138,7 +139,8 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
     settings = {"latency_loss": latency_loss, "latency_step": latency_step, "latency_weight": latency_weight,
                 "op_sampling": op_sampling, "weight_sampling": weight_sampling, "arch_loss": arch_loss}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
-    request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed, ee_loss, settings,
+    request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed,
+                            split_options(task_options), settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,
                             jobs)  # fmt: skip
     outcome = run_search(request)

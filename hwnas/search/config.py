@@ -22,8 +22,15 @@ METHODS = ("differentiable", "random")
 TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
 
+# What search folders recorded before a task recorded its own settings: a folder that holds one of these at this
+# value, where the search no longer has it, binds as if it held nothing there.
+RETIRED = {"ee_loss": True, "render_size": 32}
+
+
 @dataclass(frozen=True)
 class SearchConfig:
+    """The settings of the search alone; the task's own (``Task.settings``) are bound beside them."""
+
     target_ms: float
     steps: int = 300
     warmup: int = 60  # weight-only steps before architecture steps begin
@@ -38,8 +45,6 @@ class SearchConfig:
     lr_weights: float = 2e-3
     lr_arch: float = 5e-2
     seed: int = 0
-    ee_loss: bool = True  # task settings, recorded so that a run with other ones is refused
-    render_size: int = 32
     op_sampling: str = "hard"  # "soft": Gumbel-weighted sum of all candidate ops; "hard": one sampled op (GDAS)
     # "hard": one sampled width per layer, so that every step trains (and scores) an exact child;
     # "soft": FBNetV2's Gumbel-weighted mixture of width masks, which no child computes

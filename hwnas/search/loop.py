@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import SANDWICH_PATHS, SearchConfig, latency_loss, temperature
+from hwnas.search.config import RETIRED, SANDWICH_PATHS, SearchConfig, latency_loss, temperature
 from hwnas.search.derive import fit_to_target
 from hwnas.search.latency import LatencyModel
 from hwnas.search.optim import SharedScaleAdam
@@ -22,7 +22,7 @@ from hwnas.space.declared import SpacePreset
 from hwnas.train.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.train.distributed import check_divides, check_in_sync, current_world, data_parallel, mean_over_ranks, shard
 from hwnas.train.objective import Task
-from hwnas.train.rundir import bind_config, defaults_of
+from hwnas.train.rundir import bind_config, defaults_of, with_task_settings
 from hwnas.train.trainer import TrainConfig, Trainer
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -96,7 +96,7 @@ def search(
     first, spent = 0, 0.0
     ckpt = run_dir / SEARCH_CHECKPOINT if run_dir is not None else None
     if run_dir is not None and world.is_main:
-        bind_search_config(run_dir, config, binding)
+        bind_search_config(run_dir, config, binding, task)
     if ckpt is not None and ckpt.exists():
         state = load_checkpoint(
             ckpt, ("net", "task", "weights", "a_opt", "l_opt", "policies", "data_rng", "step", "history")
@@ -169,10 +169,15 @@ def search(
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
 
 
-def bind_search_config(run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None) -> None:
-    """Bind a search folder to ``binding`` (space, device, ...) plus ``config``; a folder written before a
-    setting existed counts as having run as it did then (``defaults_of``)."""
-    bind_config(run_dir, {**(binding or {}), **asdict(config)}, SEARCH_CONFIG, defaults_of(SearchConfig))
+def bind_search_config(
+    run_dir: Path, config: SearchConfig, binding: dict[str, Any] | None = None, task: Task | None = None
+) -> None:
+    """Bind a search folder to ``binding`` (space, device, ...) plus ``config`` and the task's settings; a folder
+    written before a setting existed counts as having run as it did then (``defaults_of``)."""
+    settings = with_task_settings({**(binding or {}), **asdict(config)}, task.settings() if task else {},
+                                  getattr(task, "name", ""))  # fmt: skip
+    before = {**defaults_of(SearchConfig), **(task.settings_before() if task else {})}
+    bind_config(run_dir, settings, SEARCH_CONFIG, before, RETIRED)
 
 
 def arch_objective(task: Task, arch_loss: str) -> Callable[..., torch.Tensor]:

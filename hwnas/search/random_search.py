@@ -81,7 +81,7 @@ def random_search(
     here."""
     start = time.perf_counter()
     if run_dir is not None:
-        bind_search_config(run_dir, config, binding)
+        bind_search_config(run_dir, config, binding, task)
     archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
     steps_each = max(config.weight_passes // len(archs), 1)
     train_config = TrainConfig(

@@ -46,9 +46,18 @@ def task_class(name: str, space: str | None = None) -> type[Task]:
     return cls
 
 
+def create_task(cls: type[Task], request: TaskRequest) -> Task:
+    """``cls`` built for the request, its options checked first and kept on the task (``task.options``), where
+    ``settings()`` finds them to record."""
+    options = cls.read_options(request)
+    task = cls.create(replace(request, options=options))
+    task.options = options
+    return task
+
+
 def build_task(space: SpacePreset, request: TaskRequest) -> Task:
     """The task a space declares, built for the request."""
-    return task_class(space.task, space.space).create(replace(request, space=space))
+    return create_task(task_class(space.task, space.space), replace(request, space=space))
 
 
 def baseline_task(encoder: str) -> type[Task]:

@@ -9,7 +9,9 @@ checkpointed with the weights. Tasks are registered under the entry-point group 
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,19 +22,26 @@ from torch import nn
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.space.network import ArchitectureNetwork
+from hwnas.train.options import parse_options
 
 
 @dataclass(frozen=True)
 class TaskRequest:
-    """What a user asked for: the preset (tiny, small, paper), seed, the Eq. 3 switch, own data, and whether
-    the task serves a search (which may use a cheaper loss) or training from scratch."""
+    """What a user asked for: the preset (tiny, small, paper), seed, own data, the task's options (``--task-option
+    KEY=VALUE``, checked against the task's ``Options``), and whether the task serves a search (which may use a
+    cheaper loss) or training from scratch."""
 
     preset: str
     seed: int = 0
-    ee_loss: bool = True
     data: Path | None = None
     for_search: bool = False
     space: SpacePreset | None = None  # the space whose architectures the task trains (set by build_task)
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a task that has none."""
 
 
 class Task(nn.Module, ABC):
@@ -41,6 +50,15 @@ class Task(nn.Module, ABC):
     batch_size: int = 32
     search_steps: int = 300  # default steps of a search
     train_steps: int = 1000  # default steps of training from scratch
+    # The task's own settings: a frozen dataclass, one field per option with its type and default, constraints
+    # as ``Annotated[float, Field(ge=0, lt=1)]``; users set them with ``--task-option KEY=VALUE``, and they are
+    # recorded in (and bind) every run folder.
+    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def read_options(cls, request: TaskRequest) -> Any:
+        """The request's options as an ``Options`` instance, checked (one-line HwnasError for a bad one)."""
+        return parse_options(cls.name, cls.Options, request.options)
 
     @classmethod
     @abstractmethod
@@ -87,8 +105,15 @@ class Task(nn.Module, ABC):
         return self.score(outputs, batch)
 
     def settings(self) -> dict[str, Any]:
-        """Task settings recorded in a search's configuration (a run with other settings is refused)."""
-        return {}
+        """What a run folder records of the task (a run with other values is refused): its options, plus what a
+        task derives from them and wants bound too."""
+        options = getattr(self, "options", None)
+        return dataclasses.asdict(options) if options is not None else {}
+
+    def settings_before(self) -> dict[str, Any]:
+        """What a run folder written before one of ``settings()`` existed ran: an option at its declared default,
+        a setting the task derives at its value now."""
+        return {**self.settings(), **{f.name: f.default for f in dataclasses.fields(self.Options)}}
 
     def network(self, arch: Architecture, preset: SpacePreset) -> nn.Module:
         """The trainable network of an architecture of this task's space."""

@@ -33,15 +33,32 @@ def defaults_of(config_class: type) -> dict[str, Any]:
     }
 
 
+def with_task_settings(config: dict[str, Any], settings: dict[str, Any], task: str) -> dict[str, Any]:
+    """A run's configuration with its task's settings beside its own keys (flat, as folders have always held
+    them); a task setting that bears the name of a run setting is refused."""
+    clash = sorted(config.keys() & settings.keys())
+    if clash:
+        raise HwnasError(f"task {task!r} has setting(s) {', '.join(clash)}, named like run settings; rename them")
+    return {**config, **settings}
+
+
 def bind_config(
-    run_dir: Path, config: dict[str, Any], name: str = "config.json", defaults: dict[str, Any] | None = None
+    run_dir: Path,
+    config: dict[str, Any],
+    name: str = "config.json",
+    defaults: dict[str, Any] | None = None,
+    retired: dict[str, Any] | None = None,
 ) -> None:
     """Write the configuration on first use; afterwards insist on the same one. A setting the written one lacks
-    (a folder from a version before the setting existed) counts as at its value in ``defaults``."""
+    (a folder from a version before the setting existed) counts as at its value in ``defaults``; one it holds at
+    its value in ``retired`` that ``config`` no longer has (a setting that moved away) counts as absent."""
     path = Path(run_dir) / name
     config = json.loads(json.dumps(config))  # the form it has on disk (tuples become lists)
     if path.exists():
         previous = {**json.loads(json.dumps(defaults or {})), **read_json(path)}
+        for key, value in (retired or {}).items():
+            if key not in config and previous.get(key, value) == value:
+                previous.pop(key, None)
         if previous != config:
             changed = sorted(k for k in previous.keys() | config.keys() if previous.get(k) != config.get(k))
             raise HwnasError(

@@ -3,6 +3,7 @@ directory, then evaluated and exported from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -16,11 +17,11 @@ from hwnas.core.files import check_writable, write_json
 from hwnas.core.userfiles import validate
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
-from hwnas.tasks.registry import baseline_task, build_task, task_class
+from hwnas.tasks.registry import baseline_task, build_task, create_task, task_class
 from hwnas.train import distributed
 from hwnas.train.checkpoint import load_checkpoint
 from hwnas.train.objective import Task, TaskRequest
-from hwnas.train.rundir import bind_config, defaults_of, read_json
+from hwnas.train.rundir import bind_config, defaults_of, read_json, with_task_settings
 from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
 
 RUN_CONFIG = "config.json"
@@ -29,7 +30,8 @@ METRICS = "metrics.json"
 
 @dataclass(frozen=True)
 class TrainRun:
-    """A run's ``config.json``: what is trained, on which data, how long."""
+    """A run's ``config.json``: what is trained, on which data, how long; the task's settings (its options
+    among them) are written beside these keys."""
 
     encoder: str  # a task's baseline (eem, ...) or the absolute path of an architecture .json
     preset: str
@@ -37,7 +39,6 @@ class TrainRun:
     batch: int
     lr: float = 2e-3
     seed: int = 0
-    ee_loss: bool = True
     checkpoint_every: int = 100
     data: str = "synthetic"
     init_seed: int | None = None  # of the initial weights and the batch order; None: ``seed``
@@ -52,12 +53,17 @@ class TrainRun:
 
 
 def build_model(
-    encoder: str, preset: str, seed: int, ee_loss: bool, data: str, init_seed: int | None = None
+    encoder: str,
+    preset: str,
+    seed: int,
+    task_options: dict[str, Any],
+    data: str,
+    init_seed: int | None = None,
 ) -> tuple[Task, nn.Module, str]:
     """The task, the untrained network and the space of an encoder name or architecture file; the initial
     weights are drawn from ``init_seed`` (default ``seed``), not from whatever the process drew before."""
     torch.manual_seed(seed if init_seed is None else init_seed)
-    request = TaskRequest(preset, seed, ee_loss, None if data == "synthetic" else Path(data))
+    request = TaskRequest(preset, seed, None if data == "synthetic" else Path(data), options=task_options)
     if encoder.endswith(".json"):
         arch = Architecture.load(Path(encoder))
         if arch.preset != preset:
@@ -66,17 +72,18 @@ def build_model(
         task = build_task(space, request)
         return task, task.network(arch, space), space.space
     cls = baseline_task(encoder)
-    task = cls.create(request)
+    task = create_task(cls, request)
     return task, task.baseline(encoder), cls.name
 
 
-def default_run_dir(encoder: str, preset: str, ee_loss: bool, space: str) -> Path:
-    """Distinct per space, preset, encoder and architecture (its content hash), and the Eq. 3 switch."""
+def default_run_dir(encoder: str, preset: str, task_options: dict[str, Any], space: str) -> Path:
+    """Distinct per space, preset, encoder and architecture (its content hash), and the task options given."""
     name = encoder
     if encoder.endswith(".json"):
         digest = hashlib.sha256(Path(encoder).read_bytes()).hexdigest()[:8]
         name = f"{Path(encoder).stem}-{digest}"
-    return Path("runs") / f"train-{space}-{preset}-{name}{'' if ee_loss else '-no-ee'}"
+    tag = "".join(f"-{k}={v}" for k, v in sorted(task_options.items()))
+    return Path("runs") / f"train-{space}-{preset}-{name}{tag}"
 
 
 def train_run(
@@ -84,7 +91,7 @@ def train_run(
     preset: str,
     steps: int | None = None,
     seed: int = 0,
-    ee_loss: bool = True,
+    task_options: dict[str, Any] | None = None,
     data: Path | None = None,
     run_dir: Path | None = None,
     progress: bool = True,
@@ -102,16 +109,17 @@ def train_run(
     if encoder.endswith(".json"):
         encoder = str(Path(encoder).resolve())  # a resumed run must find it from any directory
     data_name = str(Path(data).resolve()) if data else "synthetic"
-    task, net, space = build_model(encoder, preset, seed, ee_loss, data_name, init_seed)
+    task_options = task_options or {}
+    task, net, space = build_model(encoder, preset, seed, task_options, data_name, init_seed)
     steps = steps or task.train_steps
-    run = TrainRun(
-        encoder, preset, steps, task.batch_size, seed=seed, ee_loss=ee_loss, data=data_name, init_seed=init_seed
-    )
-    run_dir = run_dir or default_run_dir(encoder, preset, ee_loss, space)
+    run = TrainRun(encoder, preset, steps, task.batch_size, seed=seed, data=data_name, init_seed=init_seed)
+    config = with_task_settings(asdict(run), task.settings(), task.name)
+    run_dir = run_dir or default_run_dir(encoder, preset, task_options, space)
     world, torch_device = distributed.join(torch_device)
     try:
         distributed.check_divides(run.batch, world)
-        distributed.on_main(lambda: bind_config(run_dir, asdict(run), RUN_CONFIG, defaults_of(TrainRun)))
+        before = {**defaults_of(TrainRun), **task.settings_before()}
+        distributed.on_main(lambda: bind_config(run_dir, config, RUN_CONFIG, before))
         result = fit(net, task, run.train_config, run_dir, progress=progress, torch_device=torch_device,
                      stop_after=stop_after, label=f"train {Path(encoder).stem}")  # fmt: skip
     finally:
@@ -129,13 +137,21 @@ def read_run(run_dir: Path) -> TrainRun:
     return validate(TrainRun, {k: v for k, v in raw.items() if k in known}, f"run config {path}", fix)
 
 
+def read_task_options(run_dir: Path, run: TrainRun) -> dict[str, Any]:
+    """The options of the run's task as its config records them (beside the run's own keys)."""
+    raw = read_json(Path(run_dir) / RUN_CONFIG)
+    names = {f.name for f in dataclasses.fields(_task_class_of(run.encoder, run.preset).Options)}
+    return {k: v for k, v in raw.items() if k in names}
+
+
 def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:
     """The run's config, task, network with its checkpoint's weights, and the step it reached."""
     run = read_run(run_dir)
     ckpt = Path(run_dir) / CHECKPOINT
     if not ckpt.is_file():
         raise HwnasError(f"{run_dir} has no checkpoint yet; run `hwnas train` first")
-    task, net, _ = build_model(run.encoder, run.preset, run.seed, run.ee_loss, run.data, run.init_seed)
+    options = read_task_options(run_dir, run)
+    task, net, _ = build_model(run.encoder, run.preset, run.seed, options, run.data, run.init_seed)
     state = load_checkpoint(ckpt, ("model", "step"))
     net.load_state_dict(state["model"])
     return run, task, net.eval(), state["step"]
@@ -144,13 +160,21 @@ def load_trained(run_dir: Path) -> tuple[TrainRun, Task, nn.Module, int]:
 def evaluate_run(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
     """The task's held-out metrics of a trained run (also written to ``metrics.json``) and its summary lines."""
     run, task, net, step = load_trained(run_dir)
-    metrics = {"encoder": run.encoder, "preset": run.preset, "ee_loss": run.ee_loss, "steps": step}
+    metrics = {"encoder": run.encoder, "preset": run.preset, "task": task.settings(), "steps": step}
     metrics.update(task.evaluate(net))
     write_json(Path(run_dir) / METRICS, metrics)
     head = f"{metrics['encoder']} ({run.preset}, {step} steps)"
     if "mflops" in metrics:
         head += f": {metrics['mflops']:.2f} MFLOPs, {metrics['params']} params"
     return metrics, [head, *task.summary(metrics)]
+
+
+def _task_class_of(encoder: str, preset: str) -> type[Task]:
+    """The task class that trains ``encoder`` (a baseline's name, or an architecture file of its space)."""
+    if encoder.endswith(".json"):
+        space = get_preset(Architecture.load(Path(encoder)).space, preset)
+        return task_class(space.task, space.space)
+    return baseline_task(encoder)
 
 
 def architecture_network(arch_path: Path) -> nn.Module:

@@ -39,7 +39,8 @@ REACH_TOLERANCE = 0.03  # the fit to the target is within 3%: a target that clos
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """Everything ``hwnas search`` takes; ``settings`` are SearchConfig fields (latency loss, weight, ...)."""
+    """Everything ``hwnas search`` takes; ``settings`` are SearchConfig fields (latency loss, weight, ...),
+    ``task_options`` the task's own (``--task-option``)."""
 
     space: str
     device: str
@@ -49,7 +50,7 @@ class SearchRequest:
     method: str = "differentiable"
     steps: int | None = None  # default: the task's
     seed: int = 0
-    ee_loss: bool = True
+    task_options: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     devices_file: Path | None = None
     out_dir: Path | None = None
@@ -95,17 +96,18 @@ def settings_tag(settings: dict[str, Any]) -> str:
 
 
 def default_search_dir(request: SearchRequest) -> Path:
-    """Distinct per space, method, device, preset, target and the Eq. 3 switch."""
-    ee = "" if request.ee_loss else "-no-ee"
+    """Distinct per space, method, device, preset, target and the task options given."""
     target = f"{request.speedup:g}x" if request.speedup else f"{request.target_ms:g}ms"
-    return Path("runs") / f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{target}{ee}"
+    name = f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{target}"
+    return Path("runs") / (name + settings_tag(request.task_options))
 
 
 def search_config(task: Task, target_ms: float, steps: int | None = None, **settings: Any) -> SearchConfig:
-    """The task's batch, default steps and settings; architecture steps start after the first fifth."""
+    """The task's batch and default steps, and the search ``settings``; architecture steps start after the first
+    fifth. (The task's own settings are bound beside the config, not part of it.)"""
     steps = steps or task.search_steps
     warmup = max(1, steps // 5)
-    return SearchConfig(target_ms, steps, warmup, task.batch_size, **task.settings(), **settings)
+    return SearchConfig(target_ms, steps, warmup, task.batch_size, **settings)
 
 
 def request_config(request: SearchRequest, task: Task, target_ms: float) -> SearchConfig:
@@ -114,8 +116,8 @@ def request_config(request: SearchRequest, task: Task, target_ms: float) -> Sear
     return search_config(task, target_ms, request.steps, **{"seed": request.seed, **request.settings})
 
 
-def search_task(space: SpacePreset, seed: int, ee_loss: bool = True) -> Task:
-    return build_task(space, TaskRequest(space.preset, seed, ee_loss, for_search=True))
+def search_task(space: SpacePreset, seed: int, task_options: dict[str, Any] | None = None) -> Task:
+    return build_task(space, TaskRequest(space.preset, seed, for_search=True, options=task_options or {}))
 
 
 def run_search(request: SearchRequest) -> SearchOutcome:
@@ -142,7 +144,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
             )
         space = get_preset(request.space, request.preset)
         device, backend = open_device(request.device, request.devices_file, request.device_overrides)
-        task = search_task(space, request.seed, request.ee_loss)
+        task = search_task(space, request.seed, request.task_options)
         distributed.check_divides(task.batch_size, world)
         out_dir = request.out_dir or default_search_dir(request)
         plan = distributed.on_main(lambda: _plan(request, space, device, backend, task, out_dir))
@@ -160,7 +162,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         def finish() -> dict[str, Any]:
             check = check_architecture(result.architecture, space, plan.table, device, backend, request.workdir)
             context = {"device": device.name, "backend": backend.name, "speedup": request.speedup,
-                       "reference": plan.binding["reference"]}  # fmt: skip
+                       "reference": plan.binding["reference"], "task": task.settings()}  # fmt: skip
             write_report(result, space, config, out_dir, plan.table_path, request.method, check.as_dict(), context)
             return read_json(out_dir / REPORT)
 
@@ -196,7 +198,7 @@ def _plan(
         target, reference = previous["target_ms"], previous.get("reference")
     if target is not None and previous:
         config = request_config(request, task, target)
-        bind_search_config(out_dir, config, {**binding, "reference": reference})
+        bind_search_config(out_dir, config, {**binding, "reference": reference}, task)
         if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
             return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
     table, table_path = ensure_table(device, backend, space, request.workdir, request.lut_dir, request.progress)

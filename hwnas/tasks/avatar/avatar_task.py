@@ -3,6 +3,7 @@ render MSE per viewing direction, per identity and on the extreme subset as its 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,9 +24,15 @@ SEARCH_STEPS = {"tiny": 30, "small": 400, "paper": 20000}
 SEARCH_RENDER_SIZE = 32  # a search renders at most this size: the ranking needs no finer images
 
 
+@dataclass(frozen=True)
+class AvatarOptions:
+    ee_loss: bool = True  # Eq. 3: weigh each sample's render error by how extreme its expression is
+
+
 class AvatarTask(Task):
     name = "avatar"
     baselines = BASELINES
+    Options = AvatarOptions
 
     def __init__(self, data: AvatarData, preset: str, render_size: int, ee_loss: bool = True):
         super().__init__()
@@ -41,7 +48,7 @@ class AvatarTask(Task):
         spec = task_preset(request.preset)
         data = synthesize(spec, seed=request.seed) if request.data is None else load_npz(request.data)
         render = min(spec.render_size, SEARCH_RENDER_SIZE) if request.for_search else spec.render_size
-        return cls(data, request.preset, render, request.ee_loss)
+        return cls(data, request.preset, render, cls.read_options(request).ee_loss)
 
     def train_pool(self) -> torch.Tensor:
         return self.data.indices("train")
@@ -77,7 +84,7 @@ class AvatarTask(Task):
         return PIXEL_SCALE * float(out[0])
 
     def settings(self) -> dict[str, Any]:
-        return {"ee_loss": self.ee_loss, "render_size": self.render_size}
+        return {"ee_loss": self.ee_loss, "render_size": self.render_size}  # the size the loss renders is bound too
 
     def network(self, arch: Architecture, preset: SpacePreset) -> nn.Module:
         return AvatarNetwork(arch, preset, self.data.views.shape[-1])
