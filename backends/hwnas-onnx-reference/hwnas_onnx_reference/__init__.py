@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.core.errors import BackendUnavailable, HwnasError
-from hwnas.measure.backends.base import Backend
+from hwnas.api import Backend, BackendUnavailable, HwnasError
 
 PRESETS = """
 [cpu-onnx-reference]
