@@ -10,19 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.ops.fmbconv import FusedMBConv
+from hwnas.ops.sharing import SharesWidths, width_masks
 from hwnas.search.policy import ResolutionPolicy
 from hwnas.space.architecture import Architecture, BranchChoice, LayerChoice
 from hwnas.space.declared import LayerCandidates, SpacePreset
 from hwnas.space.network import REGRESSED, ArchitectureNetwork, resize_views
-
-
-def width_masks(widths: tuple[int, ...]) -> torch.Tensor:
-    """(len(widths), max(widths)): row j keeps the first widths[j] channels."""
-    masks = torch.zeros(len(widths), max(widths))
-    for j, w in enumerate(widths):
-        masks[j, :w] = 1
-    return masks
 
 
 @dataclass(frozen=True)
@@ -57,9 +49,9 @@ class MixedLayer(nn.Module):
     Gumbel-weighted mixture of all): ``Sampling`` says which.
 
     So that a sub-network equals the child the search derives (same function, sliced weights), the layer
-    also takes the distribution ``w_in`` over its input widths (the previous layer's sampled width weights):
-    a Fused-MBConv's hidden channels are masked to cin·e, and its residual, which the child has only at stride 1
-    with cin = cout, is added by the layer with the probability that the two widths are equal."""
+    also takes the distribution ``w_in`` over its input widths (the previous layer's sampled width weights) and
+    hands it, with the output width's, to an op that ``SharesWidths`` (a hidden width that follows the input
+    width, a residual that exists only where the widths match: Fused-MBConv's)."""
 
     def __init__(self, layer: LayerCandidates):
         super().__init__()
@@ -71,13 +63,10 @@ class MixedLayer(nn.Module):
                 for t in layer.ops
             ]
         )
-        for k, op in enumerate(self.candidates):
-            if isinstance(op, FusedMBConv):
-                op.residual = False  # added in _run, where the widths are known
-                # row i keeps the cin·e hidden channels of input width in_widths[i]
-                self.register_buffer(
-                    f"hidden_masks_{k}", width_masks(tuple(w * op.expansion for w in layer.in_widths)), persistent=False
-                )
+        for op in self.candidates:
+            if isinstance(op, SharesWidths):
+                op.share_widths(layer.in_widths, layer.out_widths)
+        self.n_in = len(layer.in_widths)
         self.widths = layer.out_widths
         weights = [sum(p.numel() for p in op.parameters()) for op in self.candidates]
         # (op, width) index of the largest and the smallest child
@@ -87,16 +76,13 @@ class MixedLayer(nn.Module):
         self.alpha_op = nn.Parameter(torch.zeros(len(layer.ops)))
         self.alpha_width = nn.Parameter(torch.zeros(len(layer.out_widths)))
         self.register_buffer("masks", width_masks(layer.out_widths))
-        same = torch.tensor(layer.in_widths)[:, None] == torch.tensor(self.widths)[None, :]
-        self.register_buffer("same_width", same.float(), persistent=False)  # derived: kept out of checkpoints
 
     def forward(
         self, x: torch.Tensor, how: Sampling, w_in: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns the output and the sampled width weights (the next layer's ``w_in``)."""
         if w_in is None:
-            n = len(self.same_width)
-            w_in = torch.ones(n, device=x.device) / n
+            w_in = torch.ones(self.n_in, device=x.device) / self.n_in
         if how.end is not None:
             op, width = self.ends[how.end]
             alpha_op, alpha_width = _certain(self.alpha_op, op), _certain(self.alpha_width, width)
@@ -119,14 +105,7 @@ class MixedLayer(nn.Module):
 
     def _run(self, k: int, x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor) -> torch.Tensor:
         op = self.candidates[k]
-        if not isinstance(op, FusedMBConv):
-            return op(x)
-        y = op(x, w_in @ getattr(self, f"hidden_masks_{k}"))
-        if op.stride == 1:
-            same = w_in @ self.same_width @ w_out  # probability that the child's cin equals its cout
-            skip = F.pad(x, (0, 0, 0, 0, 0, self.cout - self.cin)) if self.cout >= self.cin else x[:, : self.cout]
-            y = y + same * skip
-        return y
+        return op(x, w_in, w_out) if isinstance(op, SharesWidths) else op(x)
 
     def _gated_pair(self, run) -> torch.Tensor:
         pair = torch.multinomial(F.softmax(self.alpha_op.detach(), 0), 2, replacement=False)
