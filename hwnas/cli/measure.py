@@ -17,11 +17,12 @@ def warn_broken_plugins(known: Sequence[PluginFailure] = ()) -> list[PluginFailu
     beyond an import error), then every hwnas entry point whose module does not import."""
     from hwnas.measure.backends import ENTRY_POINT_GROUP as BACKENDS
     from hwnas.measure.devices import DEVICE_ENTRY_POINTS
+    from hwnas.ops.registry import ENTRY_POINT_GROUP as OPS
     from hwnas.space import ENTRY_POINT_GROUP as SPACES
     from hwnas.tasks.registry import ENTRY_POINT_GROUP as TASKS
 
     reported: dict[tuple[str, str], PluginFailure] = {}
-    for failure in [*known, *failed_entry_points((BACKENDS, DEVICE_ENTRY_POINTS, SPACES, TASKS))]:
+    for failure in [*known, *failed_entry_points((BACKENDS, DEVICE_ENTRY_POINTS, SPACES, TASKS, OPS))]:
         if (failure.group, failure.name) not in reported:
             reported[failure.group, failure.name] = failure
             click.echo(f"hwnas: warning: {failure.describe()}", err=True)

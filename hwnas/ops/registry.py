@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
+
+from hwnas.core.registry import PluginFailure
+
+ENTRY_POINT_GROUP = "hwnas.ops"
 
 # Key tokens in key order. A layer of a search space sets the shape tokens; a candidate op template
 # (``fmbconv-k3-e4``) fixes the others.
@@ -49,6 +54,8 @@ class OpType:
 
 
 OP_TYPES: dict[str, OpType] = {}
+PLUGIN_FAILURES: list[PluginFailure] = []  # op-type plugins that did not load, with why
+_plugins_loaded = False
 
 
 def register(op_type: OpType) -> OpType:
@@ -56,3 +63,33 @@ def register(op_type: OpType) -> OpType:
         raise ValueError(f"op type {op_type.name!r} is registered twice")
     OP_TYPES[op_type.name] = op_type
     return op_type
+
+
+def load_plugins() -> None:
+    """Load the op types of installed plugins, once: an entry point of ``hwnas.ops`` names an ``OpType`` (which
+    is registered) or a module that registers its types when imported."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            if isinstance(loaded, OpType) and OP_TYPES.get(loaded.name) is not loaded:
+                register(loaded)
+        except Exception as exc:  # named where an op type is missing, and by the listing commands
+            PLUGIN_FAILURES.append(PluginFailure.of(ep, exc))
+
+
+def lookup(name: str) -> OpType | None:
+    """The op type ``name``, built-in or from a plugin (loaded the first time a name is not built in)."""
+    if name not in OP_TYPES:
+        load_plugins()
+    return OP_TYPES.get(name)
+
+
+def known() -> str:
+    """The registered op types, and the plugins that failed to bring theirs: for error messages."""
+    load_plugins()
+    failed = "".join(f"; {f.describe()}" for f in PLUGIN_FAILURES)
+    return ", ".join(OP_TYPES) + failed

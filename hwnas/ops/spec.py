@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwnas.core.errors import OpKeyError
-from hwnas.ops.registry import OP_TYPES, OpType
+from hwnas.ops.registry import OP_TYPES, PLUGIN_FAILURES, OpType, known, lookup
 
 if TYPE_CHECKING:
     import torch
@@ -36,9 +36,10 @@ def conv_out(size: int, stride: int) -> int:
 
 
 def op_type(name: str) -> OpType:
-    if name not in OP_TYPES:
-        raise OpKeyError(f"unknown op type {name!r}; known: {', '.join(OP_TYPES)}")
-    return OP_TYPES[name]
+    found = lookup(name)
+    if found is None:
+        raise OpKeyError(f"unknown op type {name!r}; known: {known()}")
+    return found
 
 
 @dataclass(frozen=True, order=True)
@@ -92,9 +93,9 @@ class OpSpec:
     @classmethod
     def parse(cls, key: str) -> OpSpec:
         op, *tokens = key.strip().split("-")
-        if op not in OP_TYPES:
-            raise OpKeyError(f"bad op key {key!r}: unknown op type {op!r}; known: {', '.join(OP_TYPES)}")
-        t = OP_TYPES[op]
+        t = lookup(op)
+        if t is None:
+            raise OpKeyError(f"bad op key {key!r}: unknown op type {op!r}; known: {known()}")
         values = _parse_tokens(tokens, key, allowed=(*t.fields, "batch"))
         missing = [f for f in t.fields if f not in values and not (f == "hw" and "h" in values)]
         if missing:
@@ -146,10 +147,11 @@ class OpTemplate:
     @classmethod
     def parse(cls, text: str) -> OpTemplate:
         op, *tokens = text.split("-")
-        t = OP_TYPES.get(op)
+        t = lookup(op)
         if t is None or not t.searchable:
             searchable = ", ".join(n for n, s in OP_TYPES.items() if s.searchable)
-            raise OpKeyError(f"bad candidate op {text!r}: searchable op types are {searchable}")
+            failed = "".join(f"; {f.describe()}" for f in PLUGIN_FAILURES)
+            raise OpKeyError(f"bad candidate op {text!r}: searchable op types are {searchable}{failed}")
         values = _parse_tokens(tokens, text, allowed=t.template_fields)
         missing = [f for f in t.template_fields if f not in values]
         if missing:

@@ -1,13 +1,4 @@
-"""A conformance kit for backend plugins, to run in the plugin's own test suite::
-
-    from hwnas.testing import check_backend
-
-    def test_my_backend_honours_the_contract():
-        check_backend("my-backend", invalid_options=[{"num_threads": 0}])
-
-Each check is a small function; ``check_backend`` runs them all and raises one AssertionError listing every
-check that failed (it returns the names of those that passed). The contract itself is in docs/plugins.md.
-"""
+"""The conformance kit of backend plugins: ``check_backend("my-backend")`` (see ``hwnas.testing``)."""
 
 from __future__ import annotations
 

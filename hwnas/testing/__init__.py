@@ -1,0 +1,18 @@
+"""Conformance kits for plugins, to run in the plugin's own test suite::
+
+    from hwnas.testing import check_backend, check_op_type
+
+    def test_my_backend_honours_the_contract():
+        check_backend("my-backend", invalid_options=[{"num_threads": 0}])
+
+    def test_my_op_type_honours_the_contract():
+        check_op_type("dwconv")
+
+Each kit runs small checks and raises one AssertionError listing every check that failed (it returns the names
+of those that passed). The contracts themselves are in docs/plugins.md.
+"""
+
+from hwnas.testing.backend import check_backend
+from hwnas.testing.op_type import check_op_type
+
+__all__ = ["check_backend", "check_op_type"]
