@@ -71,7 +71,10 @@ def test_a_width_mask_equals_a_narrower_op(template, output_module):
     assert torch.all(y[:, 4:] == 0)
 
 
-@pytest.mark.parametrize(("space", "preset"), [("avatar", "tiny"), ("avatar", "small"), ("digits", "tiny")])
+@pytest.mark.parametrize(
+    ("space", "preset"),
+    [("avatar", "tiny"), ("avatar", "small"), ("digits", "tiny"), ("mobile", "tiny"), ("mobile", "small")],
+)
 def test_a_selected_sub_network_is_the_derived_child(space, preset):
     """The supernet with one architecture selected computes what that architecture's stand-alone network
     computes with the inherited (sliced) weights: Fused-MBConv's hidden width is cin·e of the chosen input

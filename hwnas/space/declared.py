@@ -209,3 +209,8 @@ def avatar() -> DeclaredSpace:
 def digits() -> DeclaredSpace:
     """Entry point of the built-in ``digits`` classifier space."""
     return DeclaredSpace.from_file(definitions_dir() / "digits.toml")
+
+
+def mobile() -> DeclaredSpace:
+    """Entry point of the built-in ``mobile`` space: MBConv blocks, ProxylessNAS / FBNet style."""
+    return DeclaredSpace.from_file(definitions_dir() / "mobile.toml")
