@@ -24,6 +24,7 @@ from hwnas.measure.backends.base import ARTIFACT_FORMATS, Backend
 from hwnas.measure.devices import DevicePreset, ProfileSettings
 from hwnas.measure.worker import measure_in_fresh_process
 from hwnas.ops import OpSpec
+from hwnas.testing.kit import run_checks
 
 WARMUP, RUNS = 2, 5
 
@@ -70,20 +71,8 @@ def check_backend(
     """Run every check on the backend registered as ``name`` (its entry-point name) built with ``options``;
     ``invalid_options`` are option sets the backend must refuse with an HwnasError. Returns the names of the
     checks that passed; raises AssertionError naming each one that failed and why."""
-    failures, passed = [], []
     with tempfile.TemporaryDirectory(prefix="hwnas-conformance-") as tmp:
-        kit = _Kit(name, dict(options or {}), invalid_options, Path(tmp))
-        for check in CHECKS:
-            try:
-                check(kit)
-                passed.append(check.__name__)
-            except Exception as exc:
-                failures.append(f"{check.__name__}: {type(exc).__name__}: {exc}")
-                if check is check_registered:
-                    break  # nothing else can be built
-    if failures:
-        raise AssertionError(f"backend {name!r} fails {len(failures)} check(s):\n  " + "\n  ".join(failures))
-    return passed
+        return run_checks(f"backend {name!r}", CHECKS, _Kit(name, dict(options or {}), invalid_options, Path(tmp)))
 
 
 def check_registered(kit: _Kit) -> None:

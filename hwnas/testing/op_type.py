@@ -7,6 +7,7 @@ export to ONNX (and TFLite, with the tflite extra) as it computes in torch, and 
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from hwnas.ops import OpSpec, OpTemplate
 from hwnas.ops.registry import OpType, known, lookup
 from hwnas.search.supernet import MixedLayer, Sampling
 from hwnas.space.declared import LayerCandidates
+from hwnas.testing.kit import Skipped, run_checks
 
 SUPERNET_WIDTHS = (4, 8)  # the input and output widths a layer offers in the supernet check
 
@@ -28,7 +30,7 @@ SUPERNET_WIDTHS = (4, 8)  # the input and output widths a layer offers in the su
 @dataclass
 class _Kit:
     name: str
-    instances: list[OpSpec]
+    keys: list[str]  # instances to check besides the example
     tflite: bool | None
     folder: Path
 
@@ -38,33 +40,17 @@ class _Kit:
         assert found is not None, f"no op type {self.name!r}; known: {known()}"
         return found
 
+    @functools.cached_property
+    def instances(self) -> list[OpSpec]:
+        return _instances(self.op_type, self.keys)
+
 
 def check_op_type(name: str, instances: Sequence[str] = (), tflite: bool | None = None) -> list[str]:
     """Run every check on the op type registered as ``name`` (built in, or brought by a plugin's ``hwnas.ops``
     entry point), on its example key, on ``instances`` (more keys) and on variants of them. ``tflite``: check
     the TFLite export too (None: when onnx2tf and LiteRT are installed)."""
-    failures, passed = [], []
     with tempfile.TemporaryDirectory(prefix="hwnas-op-type-") as tmp:
-        kit = _Kit(name, [], tflite, Path(tmp))
-        for check in CHECKS:
-            try:
-                check(kit) if check is check_registered else check(kit) if kit.instances else None
-                passed.append(check.__name__)
-            except _Skipped:
-                continue
-            except Exception as exc:
-                failures.append(f"{check.__name__}: {type(exc).__name__}: {exc}")
-                if check is check_registered:
-                    break
-            if check is check_registered:
-                kit.instances = _instances(kit.op_type, instances)
-    if failures:
-        raise AssertionError(f"op type {name!r} fails {len(failures)} check(s):\n  " + "\n  ".join(failures))
-    return passed
-
-
-class _Skipped(Exception):
-    """A check that does not apply to this op type, or cannot run here."""
+        return run_checks(f"op type {name!r}", CHECKS, _Kit(name, list(instances), tflite, Path(tmp)))
 
 
 def _instances(t: OpType, keys: Sequence[str]) -> list[OpSpec]:
@@ -134,9 +120,9 @@ def check_tflite(kit: _Kit) -> None:
             import ai_edge_litert  # noqa: F401
             import onnx2tf  # noqa: F401
         except ImportError:
-            raise _Skipped from None
+            raise Skipped from None
     elif not kit.tflite:
-        raise _Skipped
+        raise Skipped
     from hwnas.measure.tflite import onnx_to_tflite
 
     for i, spec in enumerate(kit.instances[:3]):
@@ -150,7 +136,7 @@ def check_supernet(kit: _Kit) -> None:
     slices of the layer's — in training and in evaluation mode (``hwnas.ops.sharing.SharesWidths``)."""
     t = kit.op_type
     if not t.searchable:
-        raise _Skipped
+        raise Skipped
     strides = (1, 2) if "stride" in t.fields else (1,)
     for spec in kit.instances:
         template = OpTemplate(spec.op, spec.kernel, spec.expansion)
