@@ -27,7 +27,7 @@ from hwnas.ops import OpSpec, OpType, register
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import DeclaredSpace, SpacePreset
 from hwnas.space.registry import SearchSpace, get_preset, get_space
-from hwnas.tasks.classification import ImageClassificationTask, LabelledImages
+from hwnas.tasks.classification import ClassificationOptions, ImageClassificationTask, LabelledImages
 from hwnas.train.objective import Task, TaskRequest
 from hwnas.workflows.exports import Export
 from hwnas.workflows.searches import SearchOutcome
@@ -36,6 +36,7 @@ __all__ = [
     "Architecture",
     "Backend",
     "BackendUnavailable",
+    "ClassificationOptions",
     "DeclaredSpace",
     "DevicePreset",
     "Export",

@@ -85,6 +85,16 @@ def median_random_latency(table_path: Path, space: str, preset: str = "tiny") ->
     return f"{predictions[25]:.5f}"
 
 
+def median_target_with(env: dict[str, str], table_path: Path, space: str, preset: str = "tiny") -> str:
+    """``median_random_latency`` in a fresh process with ``env`` (a plugin's space or op types on its path)."""
+    script = (
+        f"from tests.conftest import median_random_latency as m\nprint(m({str(table_path)!r}, {space!r}, {preset!r}))"
+    )
+    r = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def tiny_target(tiny_lut) -> str:
     return median_random_latency(tiny_lut["table"], "avatar")

@@ -68,7 +68,7 @@ def test_the_wheel_ships_every_module_and_data_file(wheel):
     spaces = {f"hwnas/space/definitions/{p.name}" for p in (REPO / "searchspaces").glob("*.toml")}
     assert spaces and spaces <= names
     assert "hwnas/measure/devices.toml" in names
-    assert not any(n.startswith(("tests/", "benchmarks/", "backends/")) for n in names)
+    assert not any(n.startswith(("tests/", "benchmarks/", "backends/", "examples/")) for n in names)
 
 
 def test_the_wheel_carries_the_licence_and_the_version(wheel):
