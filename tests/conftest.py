@@ -110,3 +110,22 @@ def digits_lut(tmp_path_factory):
     r = run_hwnas(*space_command("build-lut", space="digits", **dirs))
     assert r.returncode == 0, r.stderr
     return {**dirs, "table": dirs["lut_dir"] / "cpu" / "digits-tiny.csv"}
+
+
+@pytest.fixture(scope="session")
+def gesture(tmp_path_factory):
+    """examples/hwnas-gesture pip-installed into a folder of its own (a task with its own option, a space, an
+    op type), and its space's tiny table built on `cpu`."""
+    site, root = tmp_path_factory.mktemp("gesture-site"), tmp_path_factory.mktemp("gesture")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--target", str(site), str(REPO / "examples" / "hwnas-gesture")],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    env = {"PYTHONPATH": f"{REPO}:{site}"}
+    dirs = {"space": "gesture", "workdir": root / "w", "lut_dir": root / "lut"}
+    for command in ("profile", "build-lut"):
+        r = run_hwnas(*space_command(command, **({**dirs, "lut_dir": None} if command == "profile" else dirs)),
+                      env=env)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    table = root / "lut" / "cpu" / "gesture-tiny.csv"
+    return {"env": env, "root": root, "table": table, "target": median_target_with(env, table, "gesture"), **dirs}
