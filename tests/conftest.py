@@ -123,9 +123,11 @@ def gesture(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     env = {"PYTHONPATH": f"{REPO}:{site}"}
     dirs = {"space": "gesture", "workdir": root / "w", "lut_dir": root / "lut"}
-    for command in ("profile", "build-lut"):
-        r = run_hwnas(*space_command(command, **({**dirs, "lut_dir": None} if command == "profile" else dirs)),
-                      env=env)  # fmt: skip
+    for args in (
+        space_command("profile", space="gesture", workdir=dirs["workdir"]),
+        space_command("build-lut", **dirs),
+    ):
+        r = run_hwnas(*args, env=env)
         assert r.returncode == 0, r.stderr
     table = root / "lut" / "cpu" / "gesture-tiny.csv"
     return {"env": env, "root": root, "table": table, "target": median_target_with(env, table, "gesture"), **dirs}
