@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from hwnas.tasks.avatar.avatar_task import SEARCH_RENDER_SIZE
-from hwnas.tasks.avatar.evaluate import model_predictor, render_mse
-from hwnas.tasks.avatar.losses import AvatarLoss
-from hwnas.tasks.avatar.network import avatar_outputs
+from hwnas.apps.avatar.evaluate import model_predictor, render_mse
+from hwnas.apps.avatar.losses import AvatarLoss
+from hwnas.apps.avatar.network import avatar_outputs
+from hwnas.apps.avatar.task import SEARCH_RENDER_SIZE
 from hwnas.workflows.runs import load_trained
 
 TERMS = ("latent", "gaze", "geometry", "texture", "keypoints", "render")

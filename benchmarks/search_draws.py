@@ -23,8 +23,8 @@ from pathlib import Path
 
 from search_pareto import Results  # the sibling benchmark's locked results file
 
+from hwnas.apps.avatar.task import AvatarTask
 from hwnas.deploy.endtoend import measure_encoder
-from hwnas.tasks.avatar.avatar_task import AvatarTask
 from hwnas.workflows.runs import evaluate_run, load_trained, train_run
 from hwnas.workflows.searches import SearchRequest, parse_setting, run_search, settings_tag
 from hwnas.workflows.tables import open_device

@@ -43,6 +43,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from hwnas.apps.avatar.data import task_preset
+from hwnas.apps.avatar.task import AvatarTask
 from hwnas.core.files import write_json
 from hwnas.core.jobs import JobOptions, map_jobs
 from hwnas.core.plots import pareto
@@ -53,8 +55,6 @@ from hwnas.search.extremes import latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
-from hwnas.tasks.avatar.avatar_task import AvatarTask
-from hwnas.tasks.avatar.data import task_preset
 from hwnas.train.rundir import read_json
 from hwnas.train.trainer import CHECKPOINT
 from hwnas.workflows.runs import evaluate_run, load_trained, read_run, train_run

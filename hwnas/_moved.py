@@ -28,6 +28,14 @@ MOVED = {
     "hwnas.searchspaces.declarative": "hwnas.space.declared",
     "hwnas.rundir": "hwnas.train.rundir",
     "hwnas.digits": "hwnas.tasks.digits",
+    # the avatar application moved out of the generic packages into its own wing
+    "hwnas.tasks.avatar": "hwnas.apps.avatar",
+    "hwnas.tasks.avatar.avatar_task": "hwnas.apps.avatar.task",
+    "hwnas.deploy.early_head": "hwnas.apps.avatar.latex.early_head",
+    "hwnas.deploy.extrapolation": "hwnas.apps.avatar.latex.extrapolation",
+    "hwnas.deploy.view_heads": "hwnas.apps.avatar.latex.view_heads",
+    "hwnas.workflows.latex": "hwnas.apps.avatar.latex.workflow",
+    "hwnas.cli.latex": "hwnas.apps.avatar.latex.command",
 }
 
 

@@ -4,10 +4,10 @@ surface (docs/api.md); import from here rather than from the modules behind it, 
 
     from hwnas import api
 
-    table = api.build_lut("cpu", "avatar", "tiny")           # profiles what the store lacks first
-    found = api.search("avatar", "cpu", target_ms=0.05, preset="tiny", steps=30)
+    table = api.build_lut("cpu", "mobile", "tiny")           # profiles what the store lacks first
+    found = api.search("mobile", "cpu", speedup=2, preset="tiny", steps=30)
     run = api.train(found.arch_path, preset="tiny", steps=50)
-    print(api.evaluate(run.run_dir)["test"]["mean"])
+    print(api.evaluate(run.run_dir))                          # the task's held-out metrics
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def train(
     run_dir: PathLike | None = None,
     progress: bool = False,
 ) -> TrainedRun:
-    """``hwnas train``: an architecture file (or a task's baseline by name, ``"eem"``) trained from scratch;
+    """``hwnas train``: an architecture file (or a task's baseline by name) trained from scratch;
     resumes what ``run_dir`` holds."""
     from hwnas.workflows.runs import train_run
 

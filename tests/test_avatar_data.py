@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from hwnas.apps.avatar.data import SPLITS, load_npz, save_npz, synthesize, task_preset
+from hwnas.apps.avatar.expressions import GAZE_RANGE, asymmetry, extreme_frames, training_video
 from hwnas.core.errors import HwnasError
-from hwnas.tasks.avatar.data import SPLITS, load_npz, save_npz, synthesize, task_preset
-from hwnas.tasks.avatar.expressions import GAZE_RANGE, asymmetry, extreme_frames, training_video
 
 from .conftest import run_hwnas
 
@@ -38,9 +38,9 @@ def test_shapes_follow_the_preset_and_the_avatar_space(tiny):
 def test_every_resolution_of_the_space_is_rendered_natively(tiny):
     """A 16 px encoder of the tiny space reads the 16 px rendering of the same frames, not a resampled 24 px
     one: the same scene (strongly correlated with the resampled view) with its own pixels."""
+    from hwnas.apps.avatar.network import AvatarNetwork
     from hwnas.space import get_preset
     from hwnas.space.architecture import Architecture
-    from hwnas.tasks.avatar.network import AvatarNetwork
 
     space = get_preset("avatar", "tiny")
     assert {tiny.views.shape[-1], *tiny.native} == set(space.resolutions["left_eye"])

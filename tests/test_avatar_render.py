@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from hwnas.tasks.avatar.decoder import AvatarDecoder, pixel_grid, render, soft_disc, soft_polygon
-from hwnas.tasks.avatar.expressions import Identity
-from hwnas.tasks.avatar.losses import ExtremeExpressionWeight
+from hwnas.apps.avatar.decoder import AvatarDecoder, pixel_grid, render, soft_disc, soft_polygon
+from hwnas.apps.avatar.expressions import Identity
+from hwnas.apps.avatar.losses import ExtremeExpressionWeight
 
 
 def test_soft_polygon_covers_inside_and_not_outside():
@@ -68,7 +68,7 @@ def test_held_out_scores_leave_out_the_eq3_weight():
     would be lenient to it. The avatar task's score is the unweighted loss."""
     import torch
 
-    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.apps.avatar.task import AvatarTask
     from hwnas.train.objective import TaskRequest
 
     task = AvatarTask.create(TaskRequest("tiny"))
@@ -88,7 +88,7 @@ def test_held_out_scores_leave_out_the_eq3_weight():
 def test_the_selection_loss_is_the_render_error_alone():
     """Eq. 4 counts key points, which do not render; the loss an architecture is chosen by ignores them, and
     charges what does render — the latent code — as the training loss does."""
-    from hwnas.tasks.avatar.avatar_task import AvatarTask
+    from hwnas.apps.avatar.task import AvatarTask
     from hwnas.train.objective import TaskRequest
 
     task = AvatarTask.create(TaskRequest("tiny", options={"ee_loss": False}))

@@ -3,10 +3,10 @@ from dataclasses import replace
 
 import torch
 
-from hwnas.tasks.avatar.avatar_task import AvatarTask
-from hwnas.tasks.avatar.data import synthesize, task_preset
-from hwnas.tasks.avatar.encoders import build_baseline, count_flops
-from hwnas.tasks.avatar.evaluate import mean_predictor, render_mse
+from hwnas.apps.avatar.data import synthesize, task_preset
+from hwnas.apps.avatar.encoders import build_baseline, count_flops
+from hwnas.apps.avatar.evaluate import mean_predictor, render_mse
+from hwnas.apps.avatar.task import AvatarTask
 from hwnas.train.objective import TaskRequest
 from hwnas.train.trainer import CHECKPOINT, TrainConfig, fit
 from hwnas.workflows.runs import RUN_CONFIG, TrainRun, build_model, load_trained, train_run

@@ -9,13 +9,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from hwnas.apps.avatar.network import VIEW_ORDER, AvatarNetwork
 from hwnas.core.errors import HwnasError
 from hwnas.deploy.endtoend import check_architecture
 from hwnas.deploy.export import export_encoder
 from hwnas.lut.table import LatencyTable
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
-from hwnas.tasks.avatar.network import VIEW_ORDER, AvatarNetwork
 
 from .conftest import run_hwnas
 

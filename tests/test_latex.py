@@ -10,7 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from hwnas.deploy.early_head import (
+from hwnas.apps.avatar.data import _render, synthesize, task_preset
+from hwnas.apps.avatar.encoders import build_baseline
+from hwnas.apps.avatar.expressions import Identity
+from hwnas.apps.avatar.latex.early_head import (
     EARLY_OUTPUT,
     EarlyHeadNetwork,
     KeyFrameNetwork,
@@ -18,7 +21,7 @@ from hwnas.deploy.early_head import (
     frame_flops,
     tapped_maps,
 )
-from hwnas.deploy.extrapolation import (
+from hwnas.apps.avatar.latex.extrapolation import (
     LatexPolicy,
     LatexStream,
     extrapolate,
@@ -27,13 +30,10 @@ from hwnas.deploy.extrapolation import (
     run_view_stream,
     threshold_for_skip_ratio,
 )
-from hwnas.deploy.view_heads import fit_view_heads, view_flops, view_pieces
+from hwnas.apps.avatar.latex.view_heads import fit_view_heads, view_flops, view_pieces
+from hwnas.apps.avatar.network import AvatarNetwork
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
-from hwnas.tasks.avatar.data import _render, synthesize, task_preset
-from hwnas.tasks.avatar.encoders import build_baseline
-from hwnas.tasks.avatar.expressions import Identity
-from hwnas.tasks.avatar.network import AvatarNetwork
 from hwnas.workflows.runs import train_run
 from tests.conftest import REPO, run_hwnas
 

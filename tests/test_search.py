@@ -148,7 +148,7 @@ def tiny_search(tiny_lut, tiny_target, cli_args):
 
 
 def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search, tiny_target, tmp_path):
-    from hwnas.tasks.avatar.network import AvatarNetwork
+    from hwnas.apps.avatar.network import AvatarNetwork
 
     from .conftest import run_hwnas
 
@@ -206,8 +206,8 @@ def test_bad_search_arguments_get_one_line(tmp_path, extra, needle):
 
 def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
 
+    from hwnas.apps.avatar.task import AvatarTask
     from hwnas.search.random_search import feasible_architectures, random_search
-    from hwnas.tasks.avatar.avatar_task import AvatarTask
     from hwnas.train.objective import TaskRequest
 
     table = LatencyTable.load(tiny_lut["table"])
@@ -411,9 +411,9 @@ def test_the_sandwich_ends_are_exact_children_at_the_ends_of_the_latency_range(e
 
 
 def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_passes(tiny_lut):
+    from hwnas.apps.avatar.task import AvatarTask
     from hwnas.search.loop import weight_paths
     from hwnas.search.random_search import random_search
-    from hwnas.tasks.avatar.avatar_task import AvatarTask
     from hwnas.train.objective import TaskRequest
     from hwnas.train.trainer import TrainConfig, Trainer
 

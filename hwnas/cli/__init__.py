@@ -1,15 +1,18 @@
-"""The ``hwnas`` command line: a thin layer over ``hwnas.workflows``, one module per command group."""
+"""The ``hwnas`` command line: a thin layer over ``hwnas.workflows``, one module per command group; plugins
+and applications add commands through the entry-point group ``hwnas.commands`` (a ``click.Command`` each)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib import metadata
 
 import click
 
 from hwnas import __version__
-from hwnas.cli import latex, lut, measure, runs, search
+from hwnas.cli import lut, measure, runs, search
 from hwnas.core.errors import HwnasError
+from hwnas.core.registry import PluginFailure
 
 DATA_PARALLEL_COMMANDS = ("search", "train")  # what `torchrun --nproc-per-node N -m hwnas ...` runs
 
@@ -23,10 +26,11 @@ def cli(ctx: click.Context) -> None:
 
     \b
     Typical use:
-      hwnas profile   --device cpu --space avatar --preset small
-      hwnas build-lut --device cpu --space avatar --preset small
-      hwnas lut show  lut/cpu/avatar-small.csv
-      hwnas search    --device cpu --space avatar --target-ms 2.5
+      hwnas spaces
+      hwnas profile   --device cpu --space mobile --preset small
+      hwnas build-lut --device cpu --space mobile --preset small
+      hwnas lut show  lut/cpu/mobile-small.csv
+      hwnas search    --device cpu --space mobile --speedup 2
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and ctx.invoked_subcommand not in DATA_PARALLEL_COMMANDS:
         raise HwnasError(
@@ -35,9 +39,31 @@ def cli(ctx: click.Context) -> None:
         )
 
 
-for _module in (measure, lut, search, runs, latex):
+COMMANDS_GROUP = "hwnas.commands"
+
+for _module in (measure, lut, search, runs):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """Each command of the ``hwnas.commands`` entry points, under its entry point's name; a plugin that fails
+    to load, or names a built-in command, is named once on stderr and the others still run."""
+    for ep in metadata.entry_points(group=COMMANDS_GROUP):
+        if ep.name in group.commands:
+            click.echo(f"hwnas: warning: {PluginFailure.of(ep, 'names a built-in command').describe()}", err=True)
+            continue
+        try:
+            command = ep.load()
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{ep.value} is a {type(command).__name__}, not a click.Command")
+        except Exception as exc:
+            click.echo(f"hwnas: warning: {PluginFailure.of(ep, exc).describe()}", err=True)
+            continue
+        group.add_command(command, ep.name)
+
+
+add_plugin_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -74,7 +74,8 @@ def devices(devices_file: Path | None) -> None:
 @click.argument("space", required=False)
 @click.option("--preset", default=None, help="With SPACE: print the op keys of this preset.")
 def spaces(space: str | None, preset: str | None) -> None:
-    """List search spaces and their presets with unique-op counts; with SPACE --preset, print its op keys."""
+    """List search spaces, their presets with unique-op counts, their tasks' options and baselines; with SPACE
+    --preset, print its op keys."""
     from hwnas.space import ENTRY_POINT_GROUP, discover, get_space
 
     if space and preset:
@@ -96,6 +97,28 @@ def spaces(space: str | None, preset: str | None) -> None:
             continue
         counts = ", ".join(f"{p} {len(s.preset(p).enumerate_ops())} ops" for p in s.presets)
         click.echo(f"{s.name:10s} {s.description}\n{'':10s} presets: {counts}")
+        for line in _task_lines(s):
+            click.echo(f"{'':10s} {line}")
+
+
+def _task_lines(space) -> list[str]:
+    """The space's task: its options (``--task-option``) and hand-designed networks (``train --arch NAME``),
+    where it is a declared space whose task loads."""
+    from hwnas.tasks.registry import task_class
+    from hwnas.train.options import describe_options
+
+    presets = space.presets
+    task = getattr(space.preset(presets[0]), "task", None) if presets else None
+    try:
+        cls = task_class(task) if task else None
+    except HwnasError:
+        return []
+    if cls is None:
+        return []
+    lines = [describe_options(task, cls.Options) + " (--task-option KEY=VALUE)"]
+    if cls.baselines:
+        lines.append(f"baselines (hwnas train --arch NAME): {', '.join(cls.baselines)}")
+    return lines
 
 
 @click.command()

@@ -151,8 +151,8 @@ def task_option(f):
         multiple=True,
         metavar="KEY=VALUE",
         help="An option of the space's task, repeatable (VALUE read as JSON where it is: 0.1, false); "
-        "recorded in the run folder, which it binds. avatar: ee_loss=false is the paper's VC-NAS ablation "
-        "(no Eq. 3 weight). A wrong key or value is refused with the task's options.",
+        "recorded in the run folder, which it binds. `hwnas spaces` lists each task's options; a wrong key or "
+        "value is refused with them.",
     )(f)
 
 

@@ -22,14 +22,14 @@ from hwnas.cli.options import (
     "--arch",
     "encoder",
     required=True,
-    help="What to train: an avatar baseline (eem, eem-ch50, eem-res50) or an architecture .json of any space "
-    "whose task is installed (written by `hwnas search`).",
+    help="What to train: a hand-designed baseline of an installed task, by name (`hwnas spaces` lists them), or "
+    "an architecture .json of any space whose task is installed (written by `hwnas search`).",
 )
 @click.option("--preset", default=DEFAULT_PRESET, show_default=True, help="Task preset: tiny, small (CPU), paper.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default: the preset's).")
 @path_option(
     "--data",
-    "Your own HMC data (.npz, see docs/avatar-data.md) instead of the synthetic benchmark.",
+    "Your own data instead of the task's built-in benchmark: a file its task reads (see the task's docs).",
     dest="data_file",
     file=True,
 )
@@ -50,7 +50,7 @@ from hwnas.cli.options import (
 @torch_device_option
 @progress_option
 def train(encoder, preset, steps, data_file, task_options, seed, init_seed, run_dir, torch_device, progress) -> None:
-    """Train an encoder from scratch with its task's loss (the avatar task: the paper's Eq. 3/4)."""
+    """Train an encoder from scratch with its task's loss."""
     from hwnas.train.options import split_options
     from hwnas.workflows.runs import train_run
 
@@ -82,9 +82,9 @@ def train(encoder, preset, steps, data_file, task_options, seed, init_seed, run_
     help="A directory written by `hwnas train`.",
 )
 def evaluate(run_dir: Path) -> None:
-    """Held-out metrics of a trained run, also written to <run-dir>/metrics.json. The avatar task: render MSE
-    (0-255 scale) per viewing direction, per identity and on the extreme subset, with the predict-the-mean
-    baseline, FLOPs and params; the digits task: accuracy."""
+    """Held-out metrics of a trained run, also written to <run-dir>/metrics.json. Which metrics is the task's
+    choice (a classifier: accuracy; the avatar task: render MSE per viewing direction, identity and extreme
+    subset), with FLOPs and params."""
     from hwnas.workflows.runs import evaluate_run
 
     for line in evaluate_run(run_dir)[1]:
@@ -109,13 +109,11 @@ def evaluate(run_dir: Path) -> None:
     "--out", "Output file; default <run-dir>/encoder.<format> or the architecture's name with that suffix.", file=True
 )
 def export(run_dir, arch_path, fmt, precision, out) -> None:
-    """Export a network as the device runs it: one input per view at its resolution; outputs z, g, y for an
-    avatar encoder, the branch outputs for other spaces.
+    """Export a network as the device runs it: one input per view at its resolution, one output per branch.
 
-    A run that `hwnas latex` gave an early head exports as LATEX runs it: <out> with the extra output z_early
-    (key frames) and <out stem>.early.<format>, the encoder's first layer and the head (skipped frames). Per-view
-    heads (`hwnas latex --granularity view`) add the pieces a per-view stream runs: <out stem>.heads.<format>
-    (every frame), <out stem>.part-<view>.<format> (a view's key frames) and <out stem>.fuse.<format>.
+    Pieces that installed plugins add for a trained run (entry-point group hwnas.exports: say, heads an
+    application fitted to the encoder) are exported beside it as <out stem>.<piece>.<format>, or replace <out>;
+    each plugin says what it added.
 
     TFLite goes through onnx2tf (pip install 'hwnas[tflite]') and is kept only when LiteRT reproduces
     onnxruntime's outputs. Measure the result with `hwnas profile --device <d> --model <file>`.

@@ -35,8 +35,8 @@ from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METH
     "--speedup",
     type=PositiveNumber(),
     default=None,
-    help="Or a target that means the same on any device: the space's reference network (EEM for avatar) "
-    "measured end to end on the device, divided by this.",
+    help="Or a target that means the same on any device: the space's reference network (a baseline of its "
+    "task, or its slowest network) measured end to end on the device, divided by this.",
 )
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Search steps (default: the preset's).")
 @choice_option(
@@ -76,8 +76,8 @@ from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METH
     "--arch-loss",
     ARCH_LOSSES,
     "What chooses the architecture (the weights always train on the task's loss). selection: the task's "
-    "selection loss, for avatar the render error it is judged on; training: the training loss itself, for avatar "
-    "Eq. 4, three quarters gaze error, which orders networks unlike their render error (docs/search-quality.md).",
+    "selection loss, the error it is judged on; training: the training loss itself, which can order networks "
+    "unlike the error they are judged on (docs/search-quality.md).",
 )
 @choice_option(
     "--method",
@@ -119,7 +119,7 @@ from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METH
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
            latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, method, task_options, seed, out_dir,
            lut_dir, torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
-    """Hardware-aware search of a space (avatar, digits, ...) against the device's latency table.
+    """Hardware-aware search of a space (`hwnas spaces` lists them) against the device's latency table.
 
     The target is --target-ms, or --speedup S: the space's reference network measured on the device, divided
     by S. A target the space cannot reach is refused with the reachable range. Builds the table first when it

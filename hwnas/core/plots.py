@@ -77,7 +77,7 @@ def pareto(points: Sequence[tuple[str, float, float]], path: Path, ylabel: str) 
     for label, x, y in points:
         ax.scatter([x], [y], s=24)
         ax.annotate(label, (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points")
-    ax.set(xlabel="measured latency (ms)", ylabel=ylabel, xscale="log", title="latency vs render MSE")
+    ax.set(xlabel="measured latency (ms)", ylabel=ylabel, xscale="log", title=f"latency vs {ylabel}")
     return _save(fig, path)
 
 

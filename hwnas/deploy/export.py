@@ -2,8 +2,8 @@
 
 A deployable network declares ``deploy_inputs()`` (input name -> static shape), ``encode(inputs)`` and
 ``output_names``: an Architecture's network takes one input per view, already at the architecture's
-resolution for that view (the camera pipeline resizes), and returns its branch outputs (z, g, y for the
-avatar encoder) — exactly the ops the LatencyTable predicts, plus concats.
+resolution for that view (the camera pipeline resizes), and returns its branch outputs — exactly the ops the
+LatencyTable predicts, plus concats.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def onnx_to_tflite(onnx_path: Path, out_path: Path, precision: str = "float32") 
 
 
 # onnx2tf fetches a sample-image file from the internet for a model whose inputs all look like 3-channel
-# images (EEM's stacked views); the same file in the working directory stops it. Its content only feeds
+# images (stacked grey views, say); the same file in the working directory stops it. Its content only feeds
 # onnx2tf's own dummy inference, so seeded noise of that shape serves.
 _SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 

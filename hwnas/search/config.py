@@ -22,8 +22,8 @@ METHODS = ("differentiable", "random")
 TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
 
-# What search folders recorded before a task recorded its own settings: a folder that holds one of these at this
-# value, where the search no longer has it, binds as if it held nothing there.
+# Keys SearchConfig itself carried before tasks recorded their own settings, at the value every folder of
+# those versions held for a task without them: such a folder binds as if it held nothing there.
 RETIRED = {"ee_loss": True, "render_size": 32}
 
 
@@ -56,8 +56,8 @@ class SearchConfig:
     # inside the search (docs/search-quality.md); 4x the weight passes
     weight_sampling: str = "policy"
     # what chooses the architecture (the architecture step descends it, random search keeps the candidate
-    # lowest on it): "selection", the task's selection loss — for avatar the render error it is evaluated on;
-    # "training", the loss the weights train on (for avatar Eq. 4, dominated by its gaze term), which searches
+    # lowest on it): "selection", the task's selection loss — the error it is evaluated on; "training", the
+    # loss the weights train on (which may weigh terms the evaluation does not), which searches
     # used before the setting existed
     arch_loss: str = field(default="selection", metadata={BEFORE: "training"})
     checkpoint_every: int = 25

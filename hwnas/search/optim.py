@@ -1,8 +1,9 @@
 """The optimiser of the latency loss: Adam with one second moment per parameter group.
 
 Adam divides every coordinate by its own gradient scale, so each op, width and resolution logit steps alike
-whatever it costs: on avatar/small the latency gradient of a last layer's width is 1/40 of a first layer's
-and 1/300 of a resolution's, yet per-coordinate Adam pushes all of them to their cheapest choice at one rate.
+whatever it costs: on one measured space (docs/search-quality.md) the latency gradient of a last layer's
+width is 1/40 of a first layer's and 1/300 of a resolution's, yet per-coordinate Adam pushes all of them to
+their cheapest choice at one rate.
 Dividing by the scale of the whole group keeps the gradient's proportions: the latency is taken where it is
 spent, and the cheap choices are left to the task."""
 

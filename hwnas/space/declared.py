@@ -66,7 +66,7 @@ class SpacePreset:
     stem: Stem
     ops: tuple[OpTemplate, ...]
     layers: tuple[LayerDecl, ...]
-    task: str  # the training task a search of this space optimises (avatar, digits, ...)
+    task: str  # the training task a search of this space optimises (a name in the ``hwnas.tasks`` registry)
     regressor: str | None = None  # branch whose outputs of all views are concatenated and regressed
     latent_dim: int = 0  # output size of that regression
     reference: str | None = None  # what --speedup divides: a baseline of the task, or "largest" (the slowest network)
@@ -139,7 +139,7 @@ class DeclaredSpace:
 
     @classmethod
     def from_file(cls, path: Path) -> DeclaredSpace:
-        text = read_text(path, "search-space file", "pass a space declaration (see searchspaces/avatar.toml)")
+        text = read_text(path, "search-space file", "pass a space declaration (see searchspaces/mobile.toml)")
         data = parse_toml(text, f"search-space file {path}", "fix the syntax")
         name = data.get("name")
         if not isinstance(name, str) or not name:
@@ -199,11 +199,6 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         latent_dim=int(p.get("latent_dim", 0)),
         reference=None if data.get("reference") is None else str(data["reference"]),
     )
-
-
-def avatar() -> DeclaredSpace:
-    """Entry point of the built-in ``avatar`` space (group ``hwnas.searchspaces``)."""
-    return DeclaredSpace.from_file(definitions_dir() / "avatar.toml")
 
 
 def digits() -> DeclaredSpace:

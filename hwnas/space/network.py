@@ -100,7 +100,7 @@ class ArchitectureNetwork(nn.Module):
 
 
 class ViewPyramid(dict):
-    """The same frames' views rendered natively at several resolutions, ``{res: (N, n views, res, res)}``:
+    """The same frames' views at several native resolutions, ``{res: (N, n views, res, res)}``:
     a network reads the one at its resolution rather than a resampling of the largest, so that a resolution
     choice carries the information a camera at that resolution would give."""
 

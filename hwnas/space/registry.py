@@ -14,10 +14,10 @@ from typing import Protocol
 
 from hwnas.core.errors import HwnasError
 from hwnas.ops import OpSpec
-from hwnas.space.declared import DeclaredSpace, avatar, digits, mobile
+from hwnas.space.declared import DeclaredSpace, digits, mobile
 
 ENTRY_POINT_GROUP = "hwnas.searchspaces"
-BUILTINS: dict[str, Callable[[], object]] = {"avatar": avatar, "digits": digits, "mobile": mobile}
+BUILTINS: dict[str, Callable[[], object]] = {"digits": digits, "mobile": mobile}  # applications: entry points
 
 
 class Preset(Protocol):

@@ -1,1 +1,1 @@
-"""Tasks: what a search or training optimises besides latency (avatar, digits, and plugins)."""
+"""Tasks: what a search or training optimises besides latency (built-ins and plugins)."""

@@ -1,6 +1,6 @@
 """Task registry: built-ins plus the entry-point group ``hwnas.tasks``.
 
-A space names its task (``task = "avatar"`` in its TOML); an entry point of that name gives a subclass of
+A space names its task (``task = "digits"`` in its TOML); an entry point of that name gives a subclass of
 ``hwnas.train.objective.Task``, so a third party brings its own data and loss without editing hwnas.
 """
 
@@ -16,7 +16,6 @@ from hwnas.train.objective import Task, TaskRequest
 
 ENTRY_POINT_GROUP = "hwnas.tasks"
 BUILTINS = {
-    "avatar": "hwnas.tasks.avatar.avatar_task:AvatarTask",
     "digits": "hwnas.tasks.digits:DigitsTask",
 }
 
@@ -61,7 +60,7 @@ def build_task(space: SpacePreset, request: TaskRequest) -> Task:
 
 
 def baseline_task(encoder: str) -> type[Task]:
-    """The task whose hand-designed encoders include ``encoder`` (``eem`` -> avatar)."""
+    """The task whose hand-designed encoders include ``encoder`` (a baseline's name -> its task)."""
     for name in discover():
         try:
             cls = task_class(name)
@@ -69,5 +68,12 @@ def baseline_task(encoder: str) -> type[Task]:
             continue
         if encoder in cls.baselines:
             return cls
-    known = sorted({b for name in BUILTINS for b in task_class(name).baselines})
+    known = sorted({b for name in discover() for b in _baselines_of(name)})
     raise HwnasError(f"unknown encoder {encoder!r}; available: {', '.join(known)} or an architecture .json")
+
+
+def _baselines_of(name: str) -> tuple[str, ...]:
+    try:
+        return tuple(task_class(name).baselines)
+    except HwnasError:
+        return ()

@@ -33,7 +33,7 @@ class TrainRun:
     """A run's ``config.json``: what is trained, on which data, how long; the task's settings (its options
     among them) are written beside these keys."""
 
-    encoder: str  # a task's baseline (eem, ...) or the absolute path of an architecture .json
+    encoder: str  # a task's baseline by name or the absolute path of an architecture .json
     preset: str
     steps: int
     batch: int

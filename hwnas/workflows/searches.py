@@ -212,8 +212,8 @@ def _plan(
 def measure_reference(
     space: SpacePreset, table: LatencyTable, device: DevicePreset, backend: Backend, workdir: Path
 ) -> dict[str, Any]:
-    """The space's reference network measured end to end on the device: a baseline of its task (EEM for the
-    avatar space), or ``largest``, the slowest architecture of the space."""
+    """The space's reference network measured end to end on the device: a baseline of its task, or
+    ``largest``, the slowest architecture of the space."""
     if space.reference is None:
         raise HwnasError(
             f"space {space.space!r} declares no reference network, so --speedup has nothing to divide; use "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hwnas.tasks.avatar.expressions import N_PARAMS
+from hwnas.apps.avatar.expressions import N_PARAMS
 
 VIEW_DIRECTIONS = {"front": 0.0, "left": math.radians(25), "right": math.radians(-25)}
 LID_POINTS = 6  # vertices per eyelid in the face geometry

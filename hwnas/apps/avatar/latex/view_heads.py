@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from hwnas.deploy.early_head import EarlyHead, _pooled, deployed_flops, ridge, ridge_head
+from hwnas.apps.avatar.latex.early_head import EarlyHead, _pooled, deployed_flops, ridge, ridge_head
 
 VIEW_GRID = 8  # finer than the frame head's 4: one view's taps must tell its own small changes (docs/latex.md)
 RANK = 8  # principal components of a view's part the head predicts: keeps the head under 2 % of the encoder

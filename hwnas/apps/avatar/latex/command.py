@@ -72,7 +72,7 @@ def latex(run_dirs, device_name, devices_file, device_overrides, thresholds, gra
     frame) end to end on the device. Reports per threshold the skip ratio, render MSE against the truth and
     against always-encode, on event frames and on the extreme subset, and the per-frame latency.
     """
-    from hwnas.workflows.latex import LatexRequest, run_latex
+    from hwnas.apps.avatar.latex.workflow import LatexRequest, run_latex
 
     parsed = None
     if thresholds is not None:

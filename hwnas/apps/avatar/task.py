@@ -9,14 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from hwnas.apps.avatar.data import AvatarData, load_npz, synthesize, task_preset
+from hwnas.apps.avatar.decoder import VIEW_DIRECTIONS
+from hwnas.apps.avatar.encoders import BASELINES, build_baseline, count_flops, count_params
+from hwnas.apps.avatar.evaluate import PIXEL_SCALE, mean_predictor, model_predictor, render_mse
+from hwnas.apps.avatar.losses import RENDER_ONLY, AvatarLoss, ExtremeExpressionWeight
+from hwnas.apps.avatar.network import AvatarNetwork, avatar_outputs
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
-from hwnas.tasks.avatar.data import AvatarData, load_npz, synthesize, task_preset
-from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS
-from hwnas.tasks.avatar.encoders import BASELINES, build_baseline, count_flops, count_params
-from hwnas.tasks.avatar.evaluate import PIXEL_SCALE, mean_predictor, model_predictor, render_mse
-from hwnas.tasks.avatar.losses import RENDER_ONLY, AvatarLoss, ExtremeExpressionWeight
-from hwnas.tasks.avatar.network import AvatarNetwork, avatar_outputs
 from hwnas.train.objective import Task, TaskRequest
 
 DIRECTIONS = tuple(VIEW_DIRECTIONS)

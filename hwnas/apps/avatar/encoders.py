@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from hwnas.apps.avatar.network import VIEW_ORDER
 from hwnas.core.errors import HwnasError
 from hwnas.ops.conv import ConvBNAct
 from hwnas.space.network import ViewPyramid
-from hwnas.tasks.avatar.network import VIEW_ORDER
 
 BASELINES = ("eem", "eem-ch50", "eem-res50")
 # base width of EEM per task preset: the `paper` one gives about 2.9 GFLOPs for three 192x192 views

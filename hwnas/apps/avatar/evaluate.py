@@ -6,9 +6,9 @@ from collections import defaultdict
 
 import torch
 
-from hwnas.tasks.avatar.data import AvatarData
-from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS
-from hwnas.tasks.avatar.losses import AvatarLoss
+from hwnas.apps.avatar.data import AvatarData
+from hwnas.apps.avatar.decoder import VIEW_DIRECTIONS
+from hwnas.apps.avatar.losses import AvatarLoss
 
 PIXEL_SCALE = 255.0**2  # MSE reported on a 0-255 pixel scale
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from hwnas.tasks.avatar.decoder import VIEW_DIRECTIONS, AvatarDecoder, render
+from hwnas.apps.avatar.decoder import VIEW_DIRECTIONS, AvatarDecoder, render
 from hwnas.train.distributed import mean_over_ranks
 
 

@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwnas.core.errors import HwnasError
-from hwnas.space.network import ViewPyramid
-from hwnas.tasks.avatar.decoder import keypoints, latent_map
-from hwnas.tasks.avatar.expressions import (
+from hwnas.apps.avatar.decoder import keypoints, latent_map
+from hwnas.apps.avatar.expressions import (
     GAZE,
     N_APPEARANCE,
     N_PARAMS,
@@ -26,7 +24,9 @@ from hwnas.tasks.avatar.expressions import (
     training_video,
     video,
 )
-from hwnas.tasks.avatar.hmc import VIEWS, render_hmc
+from hwnas.apps.avatar.hmc import VIEWS, render_hmc
+from hwnas.core.errors import HwnasError
+from hwnas.space.network import ViewPyramid
 
 SPLITS = ("train", "test", "extreme")
 
