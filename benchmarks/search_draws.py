@@ -25,6 +25,7 @@ from search_pareto import Results  # the sibling benchmark's locked results file
 
 from hwnas.apps.avatar.task import AvatarTask
 from hwnas.deploy.endtoend import measure_encoder
+from hwnas.search.target import LatencyTarget
 from hwnas.workflows.runs import evaluate_run, load_trained, train_run
 from hwnas.workflows.searches import SearchRequest, parse_setting, run_search, settings_tag
 from hwnas.workflows.tables import open_device
@@ -80,9 +81,18 @@ def main() -> None:
             """Search seed ``k`` on ``seed``'s data, its result trained once, scored and measured."""
             run = out / f"seed{seed}-draw{k}"
             outcome = run_search(
-                SearchRequest("avatar", args.device, target_ms, preset=args.preset, method=method(args.label),
-                              seed=seed, settings={**settings, "seed": k}, out_dir=run / "search", progress=False)
-            )  # fmt: skip
+                SearchRequest(
+                    "avatar",
+                    args.device,
+                    LatencyTarget(target_ms),
+                    preset=args.preset,
+                    method=method(args.label),
+                    seed=seed,
+                    settings={**settings, "seed": k},
+                    out_dir=run / "search",
+                    progress=False,
+                )
+            )
             train_run(str(outcome.arch_path.resolve()), args.preset, seed=seed, run_dir=run / "train", progress=False)
             metrics = evaluate_run(run / "train")[0]
             measured = measure_encoder(load_trained(run / "train")[2], device, backend, Path(".hwnas")).median_ms

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from hwnas.search.config import LATENCY_LOSSES, latency_loss
 from hwnas.search.latency import LatencyModel
 from hwnas.search.loop import split_pool
 from hwnas.search.supernet import Sampling, Supernet
+from hwnas.search.target import LATENCY_LOSSES, latency_loss
 from hwnas.space import get_preset
 from hwnas.train.trainer import TrainConfig, Trainer, batch_indices
 from hwnas.workflows.searches import search_task

@@ -53,6 +53,7 @@ from hwnas.lut.fidelity import kendall
 from hwnas.search.config import SearchConfig
 from hwnas.search.extremes import latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT
+from hwnas.search.target import LatencyTarget
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.train.rundir import read_json
@@ -316,9 +317,9 @@ class RowMaker:
         if row.method == "baseline":
             return {**self.train(row, row.label), "kind": "baseline"}
         outcome = run_search(
-            SearchRequest("avatar", a.device, row.target_ms, preset=a.preset, method=row.method, steps=a.search_steps,
-                          seed=row.seed, task_options={"ee_loss": row.ee_loss}, settings=a.settings,
-                          out_dir=self.out / "search" / row.key.replace("/", "-"),
+            SearchRequest("avatar", a.device, LatencyTarget(row.target_ms), preset=a.preset, method=row.method,
+                          steps=a.search_steps, seed=row.seed, task_options={"ee_loss": row.ee_loss},
+                          settings=a.settings, out_dir=self.out / "search" / row.key.replace("/", "-"),
                           lut_dir=a.lut_dir, workdir=a.workdir, torch_device=a.torch_device, progress=False)
         )  # fmt: skip
         metrics = self.train(row, str(outcome.arch_path.resolve()))

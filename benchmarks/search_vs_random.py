@@ -18,6 +18,7 @@ import json
 import statistics
 from pathlib import Path
 
+from hwnas.search.target import LatencyTarget
 from hwnas.workflows.runs import evaluate_run, train_run
 from hwnas.workflows.searches import SearchRequest, run_search
 
@@ -63,7 +64,7 @@ def main() -> None:
                 continue
             print(f"{key}: search, train, evaluate", flush=True)
             outcome = run_search(
-                SearchRequest(args.space, args.device, args.target_ms, args.speedup, args.preset, method,
+                SearchRequest(args.space, args.device, LatencyTarget(args.target_ms, args.speedup), args.preset, method,
                               args.search_steps, seed, out_dir=out / "search" / key, lut_dir=args.lut_dir,
                               workdir=args.workdir, progress=False)
             )  # fmt: skip

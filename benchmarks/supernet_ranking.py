@@ -41,6 +41,7 @@ from search_pareto import Results  # the sibling benchmark's locked results file
 
 from hwnas.lut.fidelity import kendall, spearman
 from hwnas.search.config import SearchConfig
+from hwnas.search.target import LatencyTarget
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.runs import load_trained, train_run
@@ -113,9 +114,21 @@ def main() -> None:
             search_dir = Path(args.supernets_from.format(seed=seed))
         else:
             search_dir = out / f"search-seed{seed}"
-            run_search(SearchRequest(args.space, args.device, None, args.speedup, args.preset, steps=args.search_steps,
-                                     seed=seed, settings=settings, out_dir=search_dir, lut_dir=args.lut_dir,
-                                     workdir=args.workdir, progress=False))  # fmt: skip
+            run_search(
+                SearchRequest(
+                    args.space,
+                    args.device,
+                    LatencyTarget(speedup=args.speedup),
+                    args.preset,
+                    steps=args.search_steps,
+                    seed=seed,
+                    settings=settings,
+                    out_dir=search_dir,
+                    lut_dir=args.lut_dir,
+                    workdir=args.workdir,
+                    progress=False,
+                )
+            )
         net, task = load_supernet(search_dir, space), search_task(space, seed)
         put({key: {"supernet": held_out_score(net, task, arch, by)} for key, arch in archs.items()})
 

@@ -24,6 +24,7 @@ from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset, ProfileSettings
 from hwnas.measure.profiler import ProfileReport
 from hwnas.ops import OpSpec, OpType, register
+from hwnas.search.target import LatencyTarget
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import DeclaredSpace, SpacePreset
 from hwnas.space.registry import SearchSpace, get_preset, get_space
@@ -44,6 +45,7 @@ __all__ = [
     "ImageClassificationTask",
     "LabelledImages",
     "LatencyTable",
+    "LatencyTarget",
     "Measurement",
     "OpSpec",
     "OpType",
@@ -162,7 +164,7 @@ def search(
     from hwnas.workflows.searches import SearchRequest, run_search
 
     request = SearchRequest(
-        space, device, target_ms, speedup, preset, method, steps, seed, dict(task_options or {}),
+        space, device, LatencyTarget(target_ms, speedup), preset, method, steps, seed, dict(task_options or {}),
         dict(settings or {}), devices_file and Path(devices_file), out and Path(out), Path(lut_dir), Path(workdir),
         progress=progress, device_overrides=dict(options or {}),
     )  # fmt: skip

@@ -115,7 +115,7 @@ def digits_lut(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gesture(tmp_path_factory):
     """examples/hwnas-gesture pip-installed into a folder of its own (a task with its own option, a space, an
-    op type), and its space's tiny table built on `cpu`."""
+    op type, a backend), and its space's tiny table built on `cpu`."""
     site, root = tmp_path_factory.mktemp("gesture-site"), tmp_path_factory.mktemp("gesture")
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                         "--target", str(site), str(REPO / "examples" / "hwnas-gesture")],
@@ -130,4 +130,5 @@ def gesture(tmp_path_factory):
         r = run_hwnas(*args, env=env)
         assert r.returncode == 0, r.stderr
     table = root / "lut" / "cpu" / "gesture-tiny.csv"
-    return {"env": env, "root": root, "table": table, "target": median_target_with(env, table, "gesture"), **dirs}
+    target = median_target_with(env, table, "gesture")
+    return {"env": env, "site": site, "root": root, "table": table, "target": target, **dirs}

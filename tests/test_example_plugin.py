@@ -15,7 +15,7 @@ PLUGIN = REPO / "examples" / "hwnas-gesture"
 def test_its_own_suite_passes_the_kits(gesture):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(PLUGIN / "tests")],
                        env={**os.environ, **gesture["env"]}, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "4 passed" in r.stdout, r.stdout + r.stderr
 
 
 def test_the_spaces_ops_and_table_in_fresh_processes(gesture):

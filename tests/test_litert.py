@@ -43,7 +43,8 @@ def test_an_op_that_cannot_be_converted_is_reported_with_its_reason(tmp_path):
 
 def test_a_search_on_cpu_tflite_is_measured_on_litert(tflite_tiny):
     out = tflite_tiny["root"] / "search"
-    args = space_command("search", "--speedup", "3", "--out", str(out), "--no-progress", device="cpu-tflite",
+    # EEM measures 0.035-0.06 ms here by load, the tiny space reaches 0.018-0.049 ms: 1.5x lands inside either way
+    args = space_command("search", "--speedup", "1.5", "--out", str(out), "--no-progress", device="cpu-tflite",
                          workdir=tflite_tiny["workdir"], lut_dir=tflite_tiny["lut_dir"])  # fmt: skip
     r = run_hwnas(*args)
     assert r.returncode == 0, r.stderr

@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import json
+import math
 import random
 
 import pytest
@@ -11,11 +12,12 @@ import torch
 from hwnas.core.errors import HwnasError
 from hwnas.lut import LatencyTable
 from hwnas.ops import OpTemplate
-from hwnas.search.config import SearchConfig, latency_loss, temperature
+from hwnas.search.config import SearchConfig, temperature
 from hwnas.search.latency import LatencyModel
 from hwnas.search.optim import SharedScaleAdam
 from hwnas.search.policy import ResolutionPolicy
 from hwnas.search.supernet import MixedLayer, Sampling, Supernet
+from hwnas.search.target import LatencyTarget, latency_loss
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import LayerCandidates
@@ -112,6 +114,26 @@ def test_reinforce_moves_probability_towards_the_better_choice():
     assert policy.best() == 1 and probs[1] > 0.8
 
 
+def test_a_target_is_one_value_from_the_command_line_to_the_loss():
+    for given in ({}, {"ms": 1.0, "speedup": 2.0}):
+        with pytest.raises(HwnasError, match="exactly one of --target-ms"):
+            LatencyTarget(**given)
+    with pytest.raises(HwnasError, match="positive number"):
+        LatencyTarget(speedup=float("nan"))
+    given = LatencyTarget(speedup=2.0)
+    assert not given.resolved and given.tag == "2x"
+    with pytest.raises(HwnasError, match="not resolved yet"):
+        SearchConfig(given)  # a search starts only once the device has turned the speed-up into milliseconds
+    reference = {"name": "largest", "measured_ms": 3.0, "iqr_ms": 0.1}
+    target = given.resolve(reference)
+    assert target.milliseconds == 1.5 and target.tag == "2x" and target.reference == reference
+    assert float(target.loss(torch.tensor(3.0), "log")) == pytest.approx(math.log(2))
+    record = SearchConfig(target, steps=7).record()  # what folders bind and reports hold, flat as always
+    assert record["target_ms"] == 1.5 and record["speedup"] == 2.0 and record["reference"] == reference
+    assert record["steps"] == 7 and "target" not in record
+    assert LatencyTarget(0.5).record() == {"target_ms": 0.5, "reference": None}
+
+
 def test_latency_losses_and_temperature():
     lat = torch.tensor(2.0, requires_grad=True)
     assert latency_loss(lat, 1.0, "log").item() == pytest.approx(0.6931, rel=1e-3)
@@ -120,7 +142,7 @@ def test_latency_losses_and_temperature():
     assert latency_loss(lat, 1.0, "hinge").item() == pytest.approx(1.0)
     with pytest.raises(HwnasError):
         latency_loss(lat, 1.0, "square")
-    config = SearchConfig(target_ms=1.0, steps=11, tau_start=4.0, tau_end=0.25)
+    config = SearchConfig(LatencyTarget(1.0), steps=11, tau_start=4.0, tau_end=0.25)
     taus = [temperature(s, config) for s in range(11)]
     assert taus[0] == pytest.approx(4.0) and taus[-1] == pytest.approx(0.25)
     assert all(a > b for a, b in itertools.pairwise(taus))
@@ -218,7 +240,7 @@ def test_random_search_keeps_to_the_target_and_spends_the_budget(tiny_lut):
     archs = feasible_architectures(TINY, table, target, count=3)
     assert all(abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.03 for a in archs)
     assert len({a.to_json() for a in archs}) == len(archs)
-    config = SearchConfig(target_ms=target, steps=6, batch=8)
+    config = SearchConfig(LatencyTarget(target), steps=6, batch=8)
     task = AvatarTask.create(TaskRequest("tiny"))
     result = random_search(TINY, table, task, config, candidates=3)
     assert sum(h["steps"] for h in result.history) == 6
@@ -418,7 +440,7 @@ def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_pass
     from hwnas.train.trainer import TrainConfig, Trainer
 
     task = AvatarTask.create(TaskRequest("tiny"))
-    config = SearchConfig(target_ms=1.0, steps=8, batch=4, weight_sampling="sandwich")
+    config = SearchConfig(LatencyTarget(1.0), steps=8, batch=4, weight_sampling="sandwich")
     torch.manual_seed(0)
     net = Supernet(TINY)
     trainer = Trainer(net, task, TrainConfig(1, 4), params=net.weight_parameters())
@@ -431,7 +453,7 @@ def test_a_sandwich_weight_step_trains_both_ends_and_random_search_gets_its_pass
             assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters()), (end, op)
     table = LatencyTable.load(tiny_lut["table"])
     target = table.predict_ms(Architecture.sample(TINY, random.Random(0)).op_specs(TINY))
-    result = random_search(TINY, table, task, dataclasses.replace(config, target_ms=target), candidates=2)
+    result = random_search(TINY, table, task, dataclasses.replace(config, target=LatencyTarget(target)), candidates=2)
     assert sum(h["steps"] for h in result.history) == config.weight_passes
 
 
@@ -471,10 +493,10 @@ def test_a_search_folder_from_before_a_setting_existed_resumes_at_its_default(tm
     changed value is still refused."""
     from hwnas.train.rundir import bind_config, defaults_of
 
-    old = dataclasses.asdict(SearchConfig(target_ms=1.0))
+    old = SearchConfig(LatencyTarget(1.0)).record()
     del old["latency_step"]
     (tmp_path / "search-config.json").write_text(json.dumps(old))
-    now = dataclasses.asdict(SearchConfig(target_ms=1.0))
+    now = SearchConfig(LatencyTarget(1.0)).record()
     bind_config(tmp_path, now, "search-config.json", defaults_of(SearchConfig))
     with pytest.raises(HwnasError, match=r"other settings \(latency_step\)"):
         bind_config(tmp_path, {**now, "latency_step": "shared"}, "search-config.json", defaults_of(SearchConfig))
@@ -486,12 +508,12 @@ def test_a_search_folder_from_before_arch_loss_existed_chose_by_the_training_los
     """Such a folder resumes only as what it ran: ``arch_loss = "training"``, not the new default."""
     from hwnas.search.loop import bind_search_config
 
-    old = dataclasses.asdict(SearchConfig(target_ms=1.0))
+    old = SearchConfig(LatencyTarget(1.0)).record()
     del old["arch_loss"]
     (tmp_path / "search-config.json").write_text(json.dumps(old))
     with pytest.raises(HwnasError, match=r"other settings \(arch_loss\)"):
-        bind_search_config(tmp_path, SearchConfig(target_ms=1.0))
-    bind_search_config(tmp_path, SearchConfig(target_ms=1.0, arch_loss="training"))
+        bind_search_config(tmp_path, SearchConfig(LatencyTarget(1.0)))
+    bind_search_config(tmp_path, SearchConfig(LatencyTarget(1.0), arch_loss="training"))
 
 
 def test_a_seed_setting_draws_another_search_of_the_same_data():
@@ -499,8 +521,8 @@ def test_a_seed_setting_draws_another_search_of_the_same_data():
     benchmarks' search draws), where it used to collide with the request's seed."""
     from hwnas.workflows.searches import SearchRequest, parse_setting, request_config, search_task
 
-    request = SearchRequest("avatar", "cpu", 1.0, preset="tiny", seed=3)
+    request = SearchRequest("avatar", "cpu", LatencyTarget(1.0), preset="tiny", seed=3)
     task = search_task(TINY, request.seed)
-    assert request_config(request, task, 1.0).seed == 3
+    assert request_config(request, task, LatencyTarget(1.0)).seed == 3
     redrawn = dataclasses.replace(request, settings=dict([parse_setting("seed=1003")]))
-    assert request_config(redrawn, task, 1.0).seed == 1003
+    assert request_config(redrawn, task, LatencyTarget(1.0)).seed == 1003

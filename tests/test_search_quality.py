@@ -14,6 +14,7 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.extremes import extreme_architecture, latency_range
 from hwnas.search.loop import search
 from hwnas.search.random_search import random_search
+from hwnas.search.target import LatencyTarget
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.tasks.digits import DigitsTask
@@ -30,7 +31,7 @@ class LatencyOnlyTask(DigitsTask):
 
 
 def config(target: float, seed: int, steps: int = 60) -> SearchConfig:
-    return SearchConfig(target_ms=target, steps=steps, warmup=10, batch=32, seed=seed)
+    return SearchConfig(LatencyTarget(target), steps=steps, warmup=10, batch=32, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -83,8 +83,7 @@ def train(encoder, preset, steps, data_file, task_options, seed, init_seed, run_
 )
 def evaluate(run_dir: Path) -> None:
     """Held-out metrics of a trained run, also written to <run-dir>/metrics.json. Which metrics is the task's
-    choice (a classifier: accuracy; the avatar task: render MSE per viewing direction, identity and extreme
-    subset), with FLOPs and params."""
+    choice (a classifier: accuracy), with FLOPs and params."""
     from hwnas.workflows.runs import evaluate_run
 
     for line in evaluate_run(run_dir)[1]:

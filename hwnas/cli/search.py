@@ -17,9 +17,9 @@ from hwnas.cli.options import (
     torch_device_option,
     workdir_option,
 )
-from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import JobOptions
 from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
+from hwnas.search.target import LatencyTarget
 
 
 @click.command("search")
@@ -132,14 +132,11 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
     from hwnas.workflows.searches import SearchRequest, run_search, summary
 
     check_torch_device(torch_device)
-    if (target_ms is None) == (speedup is None):
-        raise HwnasError(
-            "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
-        )
+    target = LatencyTarget(target_ms, speedup)  # one value from here to the latency loss
     settings = {"latency_loss": latency_loss, "latency_step": latency_step, "latency_weight": latency_weight,
                 "op_sampling": op_sampling, "weight_sampling": weight_sampling, "arch_loss": arch_loss}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
-    request = SearchRequest(space, device_name, target_ms, speedup, preset, method, steps, seed,
+    request = SearchRequest(space, device_name, target, preset, method, steps, seed,
                             split_options(task_options), settings,
                             devices_file, out_dir, lut_dir, workdir, torch_device, progress, device_overrides,
                             jobs)  # fmt: skip

@@ -1,17 +1,14 @@
-"""The settings of one search, its latency losses and its temperature schedule."""
+"""The settings of one search and its temperature schedule (its target and the latency loss: ``target.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from hwnas.core.errors import HwnasError
+from hwnas.search.target import LATENCY_LOSSES, LatencyTarget
 from hwnas.train.rundir import BEFORE
 
-if TYPE_CHECKING:  # the CLI reads the choices above without importing torch
-    import torch
-
-LATENCY_LOSSES = ("squared-log", "log", "hinge")
 LATENCY_STEPS = ("adam", "shared")
 OP_SAMPLING = ("hard", "soft")
 WIDTH_SAMPLING = ("hard", "soft")
@@ -19,7 +16,6 @@ WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
 SANDWICH_PATHS = 4  # the largest child, the smallest, and two uniform draws
 ARCH_LOSSES = ("selection", "training")
 METHODS = ("differentiable", "random")
-TARGET_TOLERANCE = 0.03  # both methods deliver an architecture the table predicts this close to the target
 
 
 # Keys SearchConfig itself carried before tasks recorded their own settings, at the value every folder of
@@ -31,7 +27,7 @@ RETIRED = {"ee_loss": True, "render_size": 32}
 class SearchConfig:
     """The settings of the search alone; the task's own (``Task.settings``) are bound beside them."""
 
-    target_ms: float
+    target: LatencyTarget  # resolved: in milliseconds
     steps: int = 300
     warmup: int = 60  # weight-only steps before architecture steps begin
     batch: int = 32
@@ -63,6 +59,7 @@ class SearchConfig:
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
+        self.target.milliseconds  # noqa: B018 (a speed-up is resolved on the device before a search starts)
         if self.latency_loss not in LATENCY_LOSSES:
             raise HwnasError(f"unknown latency loss {self.latency_loss!r}; choose from {', '.join(LATENCY_LOSSES)}")
         if self.op_sampling not in OP_SAMPLING:
@@ -76,25 +73,16 @@ class SearchConfig:
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")
 
+    def record(self) -> dict[str, Any]:
+        """The settings as search folders bind and report them: flat, the target as ``target_ms`` (with
+        ``speedup`` and ``reference`` where it was a speed-up)."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "target"}
+        return {**self.target.record(), **settings}
+
     @property
     def weight_passes(self) -> int:
         """Forward/backward passes of the weights over the search: the budget random search gets."""
         return self.steps * (SANDWICH_PATHS if self.weight_sampling == "sandwich" else 1)
-
-
-def latency_loss(latency: torch.Tensor, target: float, form: str) -> torch.Tensor:
-    """``squared-log``: log(lat / target)^2, a multiplicative error whose pull fades at the target, so that
-    there the task decides; ``log``: |log(lat / target)|, whose pull keeps its full size at the target and only
-    flips sign; ``hinge``: max(0, lat / target - 1), only penalises going over."""
-    import torch
-
-    if form == "squared-log":
-        return torch.log(latency / target).pow(2)
-    if form == "log":
-        return torch.log(latency / target).abs()
-    if form == "hinge":
-        return torch.relu(latency / target - 1)
-    raise HwnasError(f"unknown latency loss {form!r}; choose from {', '.join(LATENCY_LOSSES)}")
 
 
 def temperature(step: int, config: SearchConfig) -> float:

@@ -14,8 +14,8 @@ from dataclasses import replace
 import torch.nn.functional as F
 
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import TARGET_TOLERANCE
 from hwnas.search.supernet import Supernet
+from hwnas.search.target import TOLERANCE
 from hwnas.space.architecture import Architecture, LayerChoice
 from hwnas.space.declared import SpacePreset
 
@@ -26,7 +26,7 @@ def fit_to_target(
     net: Supernet,
     table: LatencyTable,
     target_ms: float,
-    tolerance: float = TARGET_TOLERANCE,
+    tolerance: float = TOLERANCE,
     max_changes: int = 100,
 ) -> Architecture:
     """The supernet's argmax architecture, moved onto the target at the least cost in log-probability."""
@@ -60,7 +60,7 @@ def fit_architecture(
     table: LatencyTable,
     target_ms: float,
     preferences: Preferences,
-    tolerance: float = TARGET_TOLERANCE,
+    tolerance: float = TOLERANCE,
     max_changes: int = 100,
 ) -> Architecture:
     """One change at a time, the one that gives up the least preference per ms of progress."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import RETIRED, SANDWICH_PATHS, SearchConfig, latency_loss, temperature
+from hwnas.search.config import RETIRED, SANDWICH_PATHS, SearchConfig, temperature
 from hwnas.search.derive import fit_to_target
 from hwnas.search.latency import LatencyModel
 from hwnas.search.optim import SharedScaleAdam
@@ -134,7 +134,7 @@ def search(
             (task_loss + surrogate).backward()
             a_opt.step()
             lat = latency.expected(net)
-            lat_loss = latency_loss(lat, config.target_ms, config.latency_loss)
+            lat_loss = config.target.loss(lat, config.latency_loss)
             l_opt.zero_grad(set_to_none=True)
             (config.latency_weight * lat_loss).backward()
             l_opt.step()
@@ -164,7 +164,7 @@ def search(
     bar.close()
     check_in_sync([*arch_params, *net.weight_parameters()], "architecture parameters and weights")
     argmax_ms = table.predict_ms(net.derive().op_specs(preset))
-    arch = fit_to_target(net, table, config.target_ms)
+    arch = fit_to_target(net, table, config.target.milliseconds)
     predicted = table.predict_ms(arch.op_specs(preset))
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
 
@@ -174,7 +174,7 @@ def bind_search_config(
 ) -> None:
     """Bind a search folder to ``binding`` (space, device, ...) plus ``config`` and the task's settings; a folder
     written before a setting existed counts as having run as it did then (``defaults_of``)."""
-    settings = with_task_settings({**(binding or {}), **asdict(config)}, task.settings() if task else {},
+    settings = with_task_settings({**(binding or {}), **config.record()}, task.settings() if task else {},
                                   getattr(task, "name", ""))  # fmt: skip
     before = {**defaults_of(SearchConfig), **(task.settings_before() if task else {})}
     bind_config(run_dir, settings, SEARCH_CONFIG, before, RETIRED)

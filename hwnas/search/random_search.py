@@ -20,9 +20,10 @@ import torch
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import IN_PROCESS, JobOptions, map_jobs
 from hwnas.lut.table import LatencyTable
-from hwnas.search.config import TARGET_TOLERANCE, SearchConfig
+from hwnas.search.config import SearchConfig
 from hwnas.search.derive import fit_architecture, random_preferences
 from hwnas.search.loop import SearchResult, arch_score, bind_search_config, split_pool
+from hwnas.search.target import TOLERANCE
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.objective import Task
@@ -34,7 +35,7 @@ def feasible_architectures(
     table: LatencyTable,
     target_ms: float,
     count: int,
-    tolerance: float = TARGET_TOLERANCE,
+    tolerance: float = TOLERANCE,
     seed: int = 0,
     max_draws: int = 200,
 ) -> list[Architecture]:
@@ -82,7 +83,7 @@ def random_search(
     start = time.perf_counter()
     if run_dir is not None:
         bind_search_config(run_dir, config, binding, task)
-    archs = feasible_architectures(preset, table, config.target_ms, candidates, seed=config.seed)
+    archs = feasible_architectures(preset, table, config.target.milliseconds, candidates, seed=config.seed)
     steps_each = max(config.weight_passes // len(archs), 1)
     train_config = TrainConfig(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,9 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     result.architecture.save(out_dir / "arch.json")
     report = {
-        **(context or {}),  # device, backend, speed-up and reference, when the caller knows them
+        **(context or {}),  # device, backend and task, when the caller knows them
         "method": method,
-        "target_ms": config.target_ms,
+        **config.target.record(),  # target_ms, and the speed-up and reference it came from
         "predicted_ms": result.predicted_ms,
         "argmax_predicted_ms": result.argmax_predicted_ms,
         "measured": latency_check,
@@ -43,7 +42,7 @@ def write_report(
             f"{b.view}.{b.branch}": [f"{c.op}@{c.width}" for c in b.layers] for b in result.architecture.branches
         },
         "table": str(table_path),
-        "config": asdict(config),
+        "config": config.record(),
         "wall_s": result.wall_s,
         "history": result.history,
     }
@@ -52,7 +51,7 @@ def write_report(
         if latency_check:
             final["final design, measured"] = float(latency_check["measured_ms"])
         plot = random_candidates if method == "random" else search_curves
-        plot(result.history, config.target_ms, out_dir / CURVES, final)
+        plot(result.history, config.target.milliseconds, out_dir / CURVES, final)
     # last: its presence marks a finished search; a NaN loss in the history is written as null
     write_json(out_dir / REPORT, without_non_finite(report), default=str)
     return out_dir / "arch.json"

@@ -23,6 +23,7 @@ from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, arch_score, bind
 from hwnas.search.random_search import random_search
 from hwnas.search.report import REPORT, write_report
 from hwnas.search.supernet import Sampling, Supernet
+from hwnas.search.target import LatencyTarget
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -44,8 +45,7 @@ class SearchRequest:
 
     space: str
     device: str
-    target_ms: float | None  # or:
-    speedup: float | None = None  # the space's reference network measured on the device, divided by this
+    target: LatencyTarget  # milliseconds, or a speed-up over the space's reference network
     preset: str = "small"
     method: str = "differentiable"
     steps: int | None = None  # default: the task's
@@ -81,7 +81,7 @@ class SearchOutcome:
 def parse_setting(text: str) -> tuple[str, Any]:
     """``KEY=VALUE`` of a SearchConfig field, the value read as JSON where it is (``latency_weight=0.5``)."""
     key, _, value = text.partition("=")
-    names = {f.name for f in fields(SearchConfig)}
+    names = {f.name for f in fields(SearchConfig)} - {"target"}  # the target is --target-ms / --speedup
     if not value or key not in names:
         raise HwnasError(f"setting {text!r}: write KEY=VALUE with KEY one of {', '.join(sorted(names))}")
     try:
@@ -97,23 +97,22 @@ def settings_tag(settings: dict[str, Any]) -> str:
 
 def default_search_dir(request: SearchRequest) -> Path:
     """Distinct per space, method, device, preset, target and the task options given."""
-    target = f"{request.speedup:g}x" if request.speedup else f"{request.target_ms:g}ms"
-    name = f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{target}"
+    name = f"search-{request.space_name}-{request.method}-{request.device}-{request.preset}-{request.target.tag}"
     return Path("runs") / (name + settings_tag(request.task_options))
 
 
-def search_config(task: Task, target_ms: float, steps: int | None = None, **settings: Any) -> SearchConfig:
+def search_config(task: Task, target: LatencyTarget, steps: int | None = None, **settings: Any) -> SearchConfig:
     """The task's batch and default steps, and the search ``settings``; architecture steps start after the first
     fifth. (The task's own settings are bound beside the config, not part of it.)"""
     steps = steps or task.search_steps
     warmup = max(1, steps // 5)
-    return SearchConfig(target_ms, steps, warmup, task.batch_size, **settings)
+    return SearchConfig(target, steps, warmup, task.batch_size, **settings)
 
 
-def request_config(request: SearchRequest, task: Task, target_ms: float) -> SearchConfig:
+def request_config(request: SearchRequest, task: Task, target: LatencyTarget) -> SearchConfig:
     """The request's search config. Its seed draws the data and the search alike; a ``seed`` setting draws the
     search apart from the data (another search of the same task)."""
-    return search_config(task, target_ms, request.steps, **{"seed": request.seed, **request.settings})
+    return search_config(task, target, request.steps, **{"seed": request.seed, **request.settings})
 
 
 def search_task(space: SpacePreset, seed: int, task_options: dict[str, Any] | None = None) -> Task:
@@ -125,10 +124,6 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     and writes the results, and every rank returns the same outcome."""
     if request.method not in METHODS:
         raise HwnasError(f"unknown search method {request.method!r}; choose from {', '.join(METHODS)}")
-    if (request.target_ms is None) == (request.speedup is None):
-        raise HwnasError(
-            "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
-        )
     request.jobs.check()
     if request.jobs.ray and request.method != "random":
         raise HwnasError(
@@ -150,7 +145,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         plan = distributed.on_main(lambda: _plan(request, space, device, backend, task, out_dir))
         if isinstance(plan, SearchOutcome):
             return plan
-        config = request_config(request, task, plan.target_ms)
+        config = request_config(request, task, plan.target)
         if request.method == "random":
             result = random_search(space, plan.table, task, config, run_dir=out_dir, binding=plan.binding,
                                    torch_device=torch_device, progress=request.progress,
@@ -161,8 +156,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
 
         def finish() -> dict[str, Any]:
             check = check_architecture(result.architecture, space, plan.table, device, backend, request.workdir)
-            context = {"device": device.name, "backend": backend.name, "speedup": request.speedup,
-                       "reference": plan.binding["reference"], "task": task.settings()}  # fmt: skip
+            context = {"device": device.name, "backend": backend.name, "task": task.settings()}
             write_report(result, space, config, out_dir, plan.table_path, request.method, check.as_dict(), context)
             return read_json(out_dir / REPORT)
 
@@ -173,11 +167,12 @@ def run_search(request: SearchRequest) -> SearchOutcome:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a search needs from the device before it starts: the table, the target and the folder's binding."""
+    """What a search needs from the device before it starts: the table, the resolved target and the folder's
+    binding."""
 
     table: LatencyTable
     table_path: Path
-    target_ms: float
+    target: LatencyTarget
     binding: dict[str, Any]
 
 
@@ -189,24 +184,20 @@ def _plan(
     check_writable(out_dir, "--out")  # the device measures the result, the folder takes it
     backend.check()
     binding = {"space": space.space, "preset": space.preset, "device": device.name, "method": request.method}
-    if request.speedup:
-        binding["speedup"] = request.speedup
     bound = out_dir / SEARCH_CONFIG
     previous = read_json(bound) if bound.is_file() else {}
-    target, reference = request.target_ms, None
-    if request.speedup and previous.get("speedup") == request.speedup:  # the reference was measured then
-        target, reference = previous["target_ms"], previous.get("reference")
-    if target is not None and previous:
-        config = request_config(request, task, target)
-        bind_search_config(out_dir, config, {**binding, "reference": reference}, task)
+    target = request.target
+    if target.speedup and previous.get("speedup") == target.speedup and previous.get("reference"):
+        target = target.resolve(previous["reference"])  # the reference measured when the folder began
+    if target.resolved and previous:
+        bind_search_config(out_dir, request_config(request, task, target), binding, task)
         if (out_dir / REPORT).is_file() and (out_dir / "arch.json").is_file():
             return SearchOutcome(out_dir, Architecture.load(out_dir / "arch.json"), read_json(out_dir / REPORT), True)
     table, table_path = ensure_table(device, backend, space, request.workdir, request.lut_dir, request.progress)
-    if target is None:
-        reference = measure_reference(space, table, device, backend, request.workdir)
-        target = reference["measured_ms"] / request.speedup
-    _check_reachable(space, table, target, device.name, reference)
-    return _Plan(table, table_path, target, {**binding, "reference": reference})
+    if not target.resolved:
+        target = target.resolve(measure_reference(space, table, device, backend, request.workdir))
+    _check_reachable(space, table, target, device.name)
+    return _Plan(table, table_path, target, binding)
 
 
 def measure_reference(
@@ -234,23 +225,22 @@ def measure_reference(
     return {"name": space.reference, "measured_ms": measured.median_ms, "iqr_ms": measured.iqr_ms}
 
 
-def _check_reachable(
-    space: SpacePreset, table: LatencyTable, target: float, device: str, reference: dict[str, Any] | None
-) -> None:
+def _check_reachable(space: SpacePreset, table: LatencyTable, target: LatencyTarget, device: str) -> None:
     """Refuse a target outside the fastest-to-slowest range the table predicts for the space."""
     fastest, slowest = latency_range(space, table)
-    if fastest * (1 - REACH_TOLERANCE) <= target <= slowest * (1 + REACH_TOLERANCE):
+    if fastest * (1 - REACH_TOLERANCE) <= target.milliseconds <= slowest * (1 + REACH_TOLERANCE):
         return
     where = f"{space.space}/{space.preset} on {device}"
     speedups = ""
+    reference = target.reference
     if reference is not None:
         ref = reference["measured_ms"]
         speedups = (
             f", i.e. --speedup {ref / slowest:.2f} to {ref / fastest:.2f} over {reference['name']} ({ref:.3f} ms)"
         )
     raise HwnasError(
-        f"target {target:.4g} ms is outside what {where} can reach: {fastest:.4g} to {slowest:.4g} ms as its "
-        f"table predicts{speedups}; pick a target in that range"
+        f"target {target.milliseconds:.4g} ms is outside what {where} can reach: {fastest:.4g} to {slowest:.4g} ms "
+        f"as its table predicts{speedups}; pick a target in that range"
     )
 
 

@@ -1,4 +1,5 @@
-"""hwnas plugin example: the `gesture` task, the `gesture` space and the `sepconv` op type."""
+"""hwnas plugin example: the `gesture` task, the `gesture` space, the `sepconv` op type and the `onnx-reference`
+backend (with its device preset `cpu-onnx-reference`)."""
 
 from __future__ import annotations
 

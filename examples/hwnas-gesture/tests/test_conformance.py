@@ -1,6 +1,11 @@
 """The plugin's own test suite runs hwnas's conformance kits (pip install the plugin first)."""
 
-from hwnas.testing import check_op_type, check_space, check_task
+from hwnas.testing import check_backend, check_op_type, check_space, check_task
+
+
+def test_onnx_reference_honours_the_backend_contract():
+    passed = check_backend("onnx-reference", invalid_options=[{"seed": -1}, {"seed": "zero"}])
+    assert "check_fresh_process" in passed
 
 
 def test_sepconv_honours_the_op_type_contract():
