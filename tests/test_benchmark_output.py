@@ -20,16 +20,84 @@ def fixture(name: str) -> str:
 
 def test_every_fixture_names_its_source_and_is_parsed_or_refused():
     names = sorted(p.name for p in FIXTURES.glob("*.txt"))
-    assert len(names) >= 9
+    assert len(names) >= 23
     readme = (FIXTURES / "README.md").read_text()
     for name in names:
         assert f"`{name}`" in readme, f"{name} is not described in the fixtures README"
         body = fixture(name)
-        if name in ("qnn_external_not_applied.txt", "hexagon_nodes_delegated.txt"):
-            with pytest.raises(BenchmarkOutputError):
+        if name in REFUSED:  # no timing of the runs in them: refused, saying what was looked for and found
+            with pytest.raises(BenchmarkOutputError, match=r"looked for .* found"):
                 parse(body)
         else:
-            assert parse(body).regular.count >= 1
+            assert parse(body).regular.count >= 1, name
+
+
+# Real outputs with no timing of the runs: a failed run, a delegate that failed to prepare, memory lines alone,
+# an op-profiling table posted without the statistics line
+REFUSED = {
+    "qnn_external_not_applied.txt",
+    "hexagon_nodes_delegated.txt",
+    "nnapi_failed_to_prepare.txt",
+    "peak_memory_periodic.txt",
+    "peak_memory_periodic_damaged_prefix.txt",
+    "nnapi_op_profiling_mi11.txt",
+}
+
+
+def test_logcat_prefixes_as_the_docs_elide_them_and_the_summary_only_forms():
+    """`... tflite  :` (TensorFlow's docs), an older build's summary line as the only timing (its average is
+    the median, no spread is claimed), and the older `Inference:` label."""
+    out = parse(fixture("logcat_ellipsis_summary_only.txt"))
+    assert out.summary_only and out.regular.avg_us == pytest.approx(14575.2) and out.regular.std_us == 0
+    assert out.summary_us["Init"] == 5685
+    assert parse(fixture("logcat_ellipsis_average_old.txt")).regular.avg_us == pytest.approx(80660.1)
+    partial = parse(fixture("summary_only_nnapi_partial.txt"))
+    assert partial.regular.avg_us == 143630 and partial.delegate_share(("NNAPI",)) == 0.5  # "partially"
+    full = parse(fixture("summary_only_nnapi_full_sci.txt"))
+    assert full.regular.avg_us == pytest.approx(8459.69) and full.summary_us["Warmup (avg)"] == pytest.approx(9.99242e6)
+    assert full.placement("nnapi", ("NNAPI",)).describe() == "nnapi all"
+    for tag in ("I tflite  : ", "I/tflite  : ", "W/tflite: ", "... tflite  : "):
+        assert strip_prefix(tag + "count=5 curr=7(all same)")[1] == "count=5 curr=7(all same)"
+
+
+def test_a_count_in_the_flag_dump_is_the_count_of_a_summary_only_run():
+    text = "Num runs: [50]\nInference timings in us: Init: 3, First inference: 9, Warmup (avg): 8, Inference (avg): 7"
+    assert parse(text).regular.count == 50
+    with pytest.raises(BenchmarkOutputError, match="Running benchmark for at least` line without a `count="):
+        parse("Running benchmark for at least 5 iterations\nInference timings in us: Init: 3, Inference (avg): 7")
+
+
+def test_delegate_placement_with_node_counts_and_partitions():
+    out = parse(fixture("synaptics_nnapi_full_count1.txt"))
+    assert out.regular.count == 520 and out.warmup.count == 1 and out.warmup.curr_us == 637079
+    placement = out.placement("nnapi", ("TfLiteNnapiDelegate", "NNAPI"))
+    assert (placement.nodes, placement.total, placement.partitions) == (31, 31, 1)
+    assert placement.describe() == "nnapi 31/31 nodes, 1 partition"
+    vx = parse(fixture("synaptics_vx_external_full.txt"))
+    assert vx.regular.count == 876 and vx.placement("vx", ("Vx Delegate",)).describe() == "vx 31/31 nodes, 1 partition"
+    assert vx.delegate_share(("EXTERNAL",)) == 1.0
+    brief = parse(fixture("logcat_brief_percentiles.txt"))
+    assert brief.placement("xnnpack", ("TfLiteXNNPackDelegate",)).partitions == 23
+    assert parse(fixture("nnapi_not_executed_forum.txt")).delegate_share(("NNAPI",)) == 0.0
+    ti = parse(fixture("ti_xnnpack_partial_percentiles.txt"))
+    assert ti.delegate_share(("XNNPACK",)) == 0.5 and ti.regular.median_us == 899281
+
+
+def test_peak_memory_in_each_form_it_is_printed():
+    assert parse(fixture("nnapi_not_executed_forum.txt")).peak_memory_mb == pytest.approx(63.4023)  # overall delta
+    assert parse(fixture("peak_memory_old_label.txt")).peak_memory_mb == pytest.approx(12.8672)  # 2020 label
+    periodic = fixture("peak_memory_periodic.txt") + "Running benchmark for at least 1 iterations\ncount=1 curr=5\n"
+    assert parse(periodic).peak_memory_mb == pytest.approx(13.1797)  # the periodic peak wins over the delta
+    assert parse(fixture("adb_gpu_full.txt")).peak_memory_mb is None
+
+
+def test_litert_compiled_model_results_block():
+    """LiteRT's newer CompiledModel tool prints a results block in milliseconds with its source lines."""
+    out = parse(fixture("litert_compiled_model_results.txt"))
+    r = out.regular
+    assert (r.count, r.avg_us, r.min_us, r.max_us, r.std_us) == (10, 7430200.0, 7416400.0, 7448860.0, 9920.0)
+    assert out.warmup.count == 1 and out.warmup.avg_us == pytest.approx(7441040.0)
+    assert out.peak_memory_mb == pytest.approx(6391.74)
 
 
 def test_adb_shell_output_without_prefixes():
