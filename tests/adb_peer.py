@@ -69,6 +69,7 @@ class AdbPeer:
     cpu_max_freq_khz: tuple[int, ...] = (1804800,) * 4 + (2419200,) * 3 + (2841600,)
     authorize: bool = True  # accept a new public key (the user tapping "Allow" on the device)
     faults: Faults = field(default_factory=Faults)
+    delegates: tuple[str, ...] = ()  # what the device offers besides XNNPACK: GPU, NNAPI, Hexagon, EXTERNAL
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -84,6 +85,8 @@ class AdbPeer:
             d = self.root / f"sys/devices/system/cpu/cpu{cpu}/cpufreq"
             d.mkdir(parents=True, exist_ok=True)
             (d / "cpuinfo_max_freq").write_text(f"{freq}\n")
+            (d / "scaling_governor").write_text("schedutil\n")
+        (self.root / ".delegates").write_text(" ".join(self.delegates) + "\n")
         shims = self.root / ".shims"
         shims.mkdir(exist_ok=True)
         props = "\n".join(f"{k}={v}" for k, v in self.props.items())

@@ -11,15 +11,19 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from hwnas.core.errors import BackendUnavailable
+from hwnas.core.errors import BackendUnavailable, DeviceFailed
+from hwnas.lut import LatencyTable
+from hwnas.lut.build import build_table
 from hwnas.measure.adb import adb_key
 from hwnas.measure.artifacts import ArtifactCache
-from hwnas.measure.backends.adb_tflite import AdbTFLiteBackend, big_core_mask
+from hwnas.measure.backends.adb_tflite import DELEGATE_NAMES, AdbTFLiteBackend, big_core_mask
+from hwnas.measure.benchmark_output import parse
 from hwnas.measure.devices import get_device
 from hwnas.measure.profiler import Profiler
 from hwnas.measure.store import MeasurementStore
@@ -34,6 +38,7 @@ PROPS = {
     "ro.product.name": "hollywood",
     "ro.product.model": "Quest 2",
     "ro.board.platform": "kona",
+    "ro.build.version.release": "10",
     "ro.build.fingerprint": "oculus/hollywood/hollywood:10/QQ3A.200805.001/test:user/release-keys",
 }
 
@@ -150,10 +155,21 @@ def test_profile_quest2_builds_the_full_tiny_table(peer, binary, workdir, tmp_pa
     again = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir), env=env)
     assert again.returncode == 0 and "45 already in the store, 0 measured now" in again.stdout
     assert len(peer.pushes) == pushed
-    lut = run_hwnas(*space_command("build-lut", *extra[:4], device="quest2", workdir=workdir,
-                                   lut_dir=tmp_path / "lut"), env=env)  # fmt: skip
+    # the table is built from the store alone: the device gone, no address, no binary
+    peer.stop()
+    lut = run_hwnas(*space_command("build-lut", device="quest2", workdir=workdir, lut_dir=tmp_path / "lut"), env=env)
     assert lut.returncode == 0, lut.stderr
-    assert len((tmp_path / "lut/quest2/avatar-tiny.csv").read_text().splitlines()) == 46
+    table = LatencyTable.load(tmp_path / "lut/quest2/avatar-tiny.csv")
+    assert len(table.frame) == 45
+    versions = table.metadata["versions"]  # the device's identity, as it said it when the ops were measured
+    assert (versions["ro.product.model"], versions["ro.board.platform"], versions["ro.build.version.release"]) == (
+        "Quest 2", "kona", "10")  # fmt: skip
+    assert versions["cpu_governors"] == "schedutil"
+    assert versions["cpu_max_freq_khz"] == "1804800,1804800,1804800,1804800,2419200,2419200,2419200,2841600"
+    assert (table.frame.peak_memory_mb > 0).all()  # --report_peak_memory_footprint, stored beside the latency
+    assert (table.frame.placement == "").all()  # the CPU preset: no delegate to place anything
+    shown = run_hwnas("lut", "show", str(tmp_path / "lut/quest2/avatar-tiny.csv"))
+    assert "peak memory per op: min" in shown.stdout and "placement" not in shown.stdout
 
 
 def test_a_device_that_is_not_there_is_one_clear_line(binary, workdir, tmp_path):
@@ -161,7 +177,7 @@ def test_a_device_that_is_not_there_is_one_clear_line(binary, workdir, tmp_path)
     extra = ["--host", f"127.0.0.1:{closed}", "--option", f"binary={binary}"]
     r = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir),
                   env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})  # fmt: skip
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 4 and "Traceback" not in r.stderr  # the device failed, not the input
     assert "nothing listens at 127.0.0.1" in r.stderr and "adb tcpip 5555" in r.stderr
     assert not (workdir / "measurements.sqlite").exists()  # refused before anything was written
 
@@ -259,3 +275,110 @@ def test_doctor_walks_through_each_step_and_names_the_fix(peer, binary, tmp_path
     missing = run_hwnas("doctor", "--device", "quest2", "--host", host, env=env)
     assert missing.returncode == 1 and "[FAIL] benchmark_model binary" in missing.stdout
     assert "--option binary=" in missing.stdout and "connection" not in missing.stdout  # stops at the first
+
+
+def test_the_delegate_under_test_comes_before_xnnpack_and_its_placement_is_stored(peer, binary, workdir, tmp_path):
+    """benchmark_model applies delegates in the order of their flags: the peer does too, so the GPU preset is
+    measured on the GPU only because its flag comes first; the tool's own count of the nodes it took is kept."""
+    gpu_peer = AdbPeer(tmp_path / "gpu-device", PROPS, delegates=("GPU",))
+    gpu_peer.start()
+    try:
+        report = _profile(gpu_peer, binary, workdir, tmp_path, SPECS[:2], delegate="gpu")
+    finally:
+        gpu_peer.stop()
+    assert not report.failed, report.failed
+    runs = [c for c in gpu_peer.commands if "--graph=" in c]
+    assert all(c.index("--use_gpu=true") < c.index("--use_xnnpack=") for c in runs)
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        (cid,) = [row[0] for row in store.conn.execute("SELECT config_id FROM configs")]
+        stored = store.results("quest2", cid)
+    placements = {r.measurement.extra["placement"] for r in stored.values()}
+    assert placements and all(p.startswith("gpu ") and p.endswith(" nodes, 1 partition") for p in placements)
+    assert all(r.measurement.extra["peak_memory_mb"] > 0 for r in stored.values())
+
+    # the order before this fix: XNNPACK first takes the graph and the GPU gets nothing, which the output says
+    model = next((gpu_peer.root / "data/local/tmp/hwnas/models").glob("*.tflite"))
+    old = subprocess.run([str(binary), f"--graph={model}", "--use_xnnpack=true", "--use_gpu=true", "--num_runs=2"],
+                         cwd=gpu_peer.root, capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = parse(old.stdout + old.stderr)
+    assert out.delegate_share(DELEGATE_NAMES["gpu"]) == 0.0
+    assert out.delegate_share(("XNNPACK",)) == 1.0
+
+
+def test_a_hung_device_stops_the_profile_within_two_timeouts(peer, binary, workdir, tmp_path):
+    peer.faults = Faults(hang_runs=1000)
+    start = time.perf_counter()
+    with pytest.raises(DeviceFailed, match=r"failed 2 runs in a row .*ran past 1 s.*re-run the same command"):
+        _profile(peer, binary, workdir, tmp_path, SPECS, timeout_s=1.0, retries=0)
+    assert time.perf_counter() - start < 20  # two timeouts and the connection, not one per op
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    extra = ["--host", f"127.0.0.1:{peer.port}", "--option", f"binary={binary}", "--option", "timeout_s=1",
+             "--option", "retries=0", "--no-progress"]  # fmt: skip
+    r = run_hwnas(*space_command("profile", *extra, device="quest2", workdir=workdir), env=env)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "failed 2 runs in a row" in r.stderr
+
+
+def test_a_garbled_calibration_is_repaired_on_the_next_profile(peer, binary, workdir, tmp_path):
+    """The first run (the overhead) garbled: the table still builds, saying so; the next profile, with every op
+    stored, measures the overhead again and the table gets it."""
+    peer.faults = Faults(garble_runs=1)
+    first = _profile(peer, binary, workdir, tmp_path, SPECS)
+    assert not first.failed and first.measured == len(SPECS)
+    assert len(first.calibration_failed) == 1 and first.calibration_failed[0].startswith("overhead")
+    device, preset = get_device("quest2"), _Preset(SPECS)
+    backend = AdbTFLiteBackend({"binary": "", "host": ""})  # built from the store alone: no device, no binary
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        table = build_table(store, device, backend, preset)
+    assert table.metadata["per_inference_overhead_ms"] is None
+    assert "not measured (its calibration failed; re-run profile)" in "\n".join(table.summary())
+    again = _profile(peer, binary, workdir, tmp_path, SPECS)
+    assert again.already_done == len(SPECS) and again.measured == 0 and not again.calibration_failed
+    with MeasurementStore(workdir / "measurements.sqlite") as store:
+        table = build_table(store, device, backend, preset)
+    assert table.metadata["per_inference_overhead_ms"] > 0
+
+
+def test_printed_hints_carry_the_users_device_options(peer, binary, workdir, tmp_path):
+    extra = ["--host", f"127.0.0.1:{peer.port}", "--option", f"binary={binary}", "--option", "num_threads=2"]
+    r = run_hwnas(*space_command("build-lut", *extra, device="quest2", workdir=workdir, lut_dir=tmp_path / "lut"))
+    assert r.returncode == 2
+    hint = r.stderr.split("; run: ")[1].strip()
+    assert f"--host 127.0.0.1:{peer.port}" in hint and "--option 'num_threads=2'" in hint
+    assert f"--option 'binary=\"{binary}\"'" in hint  # the printed command runs as printed
+
+
+class _Preset:
+    space, preset = "avatar", "tiny"
+
+    def __init__(self, specs):
+        self.specs = specs
+
+    def enumerate_ops(self):
+        return list(self.specs)
+
+
+def test_a_preset_for_another_soc_is_refused_with_the_override_named(peer, binary, tmp_path):
+    pixel3 = get_device("pixel3")  # a Snapdragon 845 preset, on a device that says it is a Quest 2 (kona)
+    backend = _backend(peer, binary, tmp_path, **{k: v for k, v in pixel3.options.items() if k == "expected_soc"})
+    with pytest.raises(BackendUnavailable, match=r"Quest 2 with SoC platform 'kona', not the 'sdm845'.*expected_soc="):
+        backend.check()
+    _backend(peer, binary, tmp_path, expected_soc="").check()  # measured anyway, when the user says so
+
+
+def test_a_whole_model_is_broken_down_per_op_and_kept_with_its_peak_memory(peer, binary, workdir, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    model = next((workdir / "artifacts").rglob("*.tflite"))
+    args = ["profile", "--device", "quest2", "--host", f"127.0.0.1:{peer.port}", "--option", f"binary={binary}",
+            "--model", str(model), "--op-profile", "--workdir", str(workdir)]  # fmt: skip
+    r = run_hwnas(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    kept = json.loads((workdir / "models" / "quest2" / f"{model.name}.json").read_text())
+    told = kept["measurement"]["extra"]
+    assert told["peak_memory_mb"] > 0 and f"peak memory mb {told['peak_memory_mb']}" in r.stdout
+    node_types = [row["node_type"] for row in told["op_profile"]]
+    assert node_types and all(t.isupper() for t in node_types)  # TFLite's builtin op names, as the tool lists them
+    assert f"{len(node_types)} ops, " in r.stdout and node_types[0] in r.stdout
+    assert any("--enable_op_profiling=true" in c for c in peer.commands)
+    cpu = run_hwnas("profile", "--device", "cpu", "--model", str(model), "--op-profile", "--workdir", str(workdir))
+    assert cpu.returncode == 2 and "cannot break a model down per op" in cpu.stderr

@@ -61,3 +61,33 @@ def test_diff_ratio_and_one_sided_keys(tiny_lut):
     d = a.diff(b)
     assert d.loc[frame.index[0], "ratio"] == pytest.approx(2.0)
     assert pd.isna(d.loc[frame.index[1], "median_ms_b"])
+
+
+def test_what_the_tool_said_besides_times_is_kept_and_old_tables_still_load(tmp_path):
+    """Placement and peak memory ride with each op (CSV and parquet); a table written before those columns
+    existed loads with them empty; `lut show` sums them up and names the ops a delegate took only in part."""
+    from hwnas.core.measurement import Measurement, RunSummary
+
+    specs = [OpSpec("conv", 4, 8, kernel=3, stride=1, h=8, w=8), OpSpec("conv", 8, 8, kernel=3, stride=1, h=8, w=8)]
+    told = [{"placement": "gpu 3/3 nodes, 1 partition", "peak_memory_mb": 12.5},
+            {"placement": "gpu 2/3 nodes, 2 partitions", "peak_memory_mb": 14.0}]  # fmt: skip
+    rows = []
+    for spec, extra in zip(specs, told, strict=True):
+        m = Measurement.from_json(Measurement.from_summary(RunSummary(5, 1.0, 0.01, 0.9, 1.1), 0.1, extra).to_json())
+        assert m.extra == extra  # through the store's JSON and back
+        rows.append(LatencyTable.row(spec, m.median_ms, m.mean_ms, m.iqr_ms, m.n, m.noisy, m.extra))
+    table = LatencyTable.from_rows(rows, {"device": "d", "space": "s", "preset": "p"})
+    paths = table.save(tmp_path / "t.csv")
+    for path in paths[::2]:  # the CSV and (with pyarrow) the parquet
+        back = LatencyTable.load(path)
+        assert list(back.frame.placement) == [t["placement"] for t in told]
+        assert list(back.frame.peak_memory_mb) == [12.5, 14.0]
+    summary = "\n".join(LatencyTable.load(tmp_path / "t.csv").summary())
+    assert "placement: 1 of 2 ops wholly on the delegate, 1 partly (conv-k3-s1-cin8-cout8-h8w8)" in summary
+    assert "peak memory per op: min 12.50 MB, median 13.25 MB, max 14.00 MB (2 ops)" in summary
+
+    old = pd.read_csv(tmp_path / "t.csv").drop(columns=["placement", "peak_memory_mb"])
+    old.to_csv(tmp_path / "t.csv", index=False)
+    before = LatencyTable.load(tmp_path / "t.csv")
+    assert (before.frame.placement == "").all() and before.frame.peak_memory_mb.isna().all()
+    assert "placement" not in "\n".join(before.summary())

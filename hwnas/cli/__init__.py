@@ -11,10 +11,14 @@ import click
 
 from hwnas import __version__
 from hwnas.cli import lut, measure, runs, search
-from hwnas.core.errors import HwnasError
+from hwnas.core.errors import DeviceFailed, DeviceFault, HwnasError
 from hwnas.core.registry import PluginFailure
 
 DATA_PARALLEL_COMMANDS = ("search", "train")  # what `torchrun --nproc-per-node N -m hwnas ...` runs
+# Exit codes: 0 done; 1 `doctor` found a problem; 2 bad input or environment (one line says which);
+# 3 `profile` finished but some ops failed on the op itself (the report names them); 4 the device failed
+# (unreachable, or it kept failing runs): nothing is wrong with the ops, re-run once it is back
+EXIT_USAGE, EXIT_OPS_FAILED, EXIT_DEVICE_FAILED = 2, 3, 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,9 +76,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     try:
         cli.main(args=argv, prog_name="hwnas", standalone_mode=False)
+    except (DeviceFault, DeviceFailed) as exc:
+        click.echo(f"hwnas: error: {exc}", err=True)
+        sys.exit(EXIT_DEVICE_FAILED)
     except HwnasError as exc:
         click.echo(f"hwnas: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(2)

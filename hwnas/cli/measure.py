@@ -130,6 +130,12 @@ def _task_lines(space) -> list[str]:
     default=None,
     help="Measure this whole model file instead of a search space's ops.",
 )
+@click.option(
+    "--op-profile",
+    is_flag=True,
+    help="With --model on an Android device: the model's time per op as benchmark_model profiles it "
+    "(--enable_op_profiling), printed and kept with the measurement under <workdir>/models/<device>/.",
+)
 @click.option("--retry-failed", is_flag=True, help="Measure again the ops recorded as failed.")
 @click.option(
     "--farm",
@@ -150,8 +156,8 @@ def _task_lines(space) -> list[str]:
     help="Print each reference run that finds the device off its baseline (drift is always summed up at the end).",
 )
 @workdir_option
-def profile(device_name, devices_file, device_overrides, space, preset, model, retry_failed, farm, ray_address,
-            progress, verbose, workdir) -> None:  # fmt: skip
+def profile(device_name, devices_file, device_overrides, space, preset, model, op_profile, retry_failed, farm,
+            ray_address, progress, verbose, workdir) -> None:  # fmt: skip
     """Measure every unique op of a search space (or one whole --model) on a device, or on a farm of devices.
 
     Each result is written to the measurement store the moment it completes: a killed run resumes where it
@@ -159,10 +165,14 @@ def profile(device_name, devices_file, device_overrides, space, preset, model, r
     the run goes on; noisy ops are re-measured; a reference op is re-measured periodically to detect drift
     (thermal throttling, background load), reported once at the end (--verbose: as it happens).
     With --farm, one Ray actor per device measures; a device that goes away is dropped and its op re-queued.
+    A missing per-inference overhead (its calibration run failed) is measured again on the next profile.
+
+    Exit code 0 when every op is measured; 3 when some failed on the op itself (the report names them; fix
+    and re-run with --retry-failed); 4 when the device failed: unreachable, or max_device_faults runs in a row
+    (default 2) hung or lost it, which stops the profile instead of waiting out every op's timeout.
     """
-    from hwnas.measure.profiler import profile_model
     from hwnas.space import get_preset
-    from hwnas.workflows.tables import open_device, profile_space
+    from hwnas.workflows.tables import op_profile_lines, open_device, profile_model_file, profile_space
 
     if (space is None) == (model is None):
         raise HwnasError("give exactly one of --space (profile a search space's ops) or --model (one model file)")
@@ -170,14 +180,24 @@ def profile(device_name, devices_file, device_overrides, space, preset, model, r
         raise HwnasError("--farm names the devices of a space's profile; drop --host/--serial/--model, or --farm")
     if ray_address and not farm:
         raise HwnasError("--ray-address applies to --farm only")
+    if op_profile and model is None:
+        raise HwnasError("--op-profile breaks one whole model down per op; give it with --model")
     device, backend = open_device(device_name, devices_file, device_overrides)
     if model is not None:
-        click.echo(f"{model}: {profile_model(backend, device, model)}")
+        measured, kept = profile_model_file(device, backend, model, workdir, op_profile)
+        click.echo(f"{model}: {measured}")
+        for line in op_profile_lines(measured) if op_profile else []:
+            click.echo(line)
+        click.echo(f"kept in {kept}")
         return
     report = profile_space(device, backend, get_preset(space, preset), workdir, progress, retry_failed, farm,
                            ray_address, verbose)  # fmt: skip
     for line in report.lines():
         click.echo(line)
+    if report.failed:
+        from hwnas.cli import EXIT_OPS_FAILED
+
+        raise SystemExit(EXIT_OPS_FAILED)
 
 
 @click.command("build-lut")
@@ -194,7 +214,8 @@ def profile(device_name, devices_file, device_overrides, space, preset, model, r
 def build_lut(device_name, devices_file, device_overrides, space, preset, out, lut_dir, workdir) -> None:
     """Turn the measurement store into a latency lookup table (CSV + metadata JSON, parquet with pyarrow).
 
-    Refuses, naming them, when ops of the space are not measured yet.
+    Reads only the store and the device preset: an Android device need not be connected (its tool versions
+    come from the store). Refuses, naming them, when ops of the space are not measured yet.
     """
     from hwnas.space import get_preset
     from hwnas.workflows import tables
@@ -203,7 +224,14 @@ def build_lut(device_name, devices_file, device_overrides, space, preset, out, l
     table, paths = tables.build_lut(device, backend, get_preset(space, preset), workdir, lut_dir, out)
     for path in paths:
         click.echo(f"wrote {path}")
-    click.echo(f"{len(table.frame)} ops, per-inference overhead {table.metadata['per_inference_overhead_ms']:.4f} ms")
+    overhead = table.metadata.get("per_inference_overhead_ms")
+    if overhead is None:  # its calibration failed: the table predicts uncalibrated sums until a profile repairs it
+        click.echo(
+            f"{len(table.frame)} ops; warning: no per-inference overhead was measured (its calibration failed): "
+            "re-run `hwnas profile` with the same options to measure it, then build-lut again"
+        )
+    else:
+        click.echo(f"{len(table.frame)} ops, per-inference overhead {overhead:.4f} ms")
 
 
 @click.command()

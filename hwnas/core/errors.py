@@ -15,6 +15,15 @@ class BackendUnavailable(HwnasError):
     """A backend cannot run here (missing extra, device not reachable, ...)."""
 
 
+class DeviceFault(HwnasError):
+    """A run failed because of the device, not the op (it hung, the connection dropped): several in a row stop a
+    profile (``DeviceFailed``)."""
+
+
+class DeviceFailed(HwnasError):
+    """A profile stopped because its device kept failing; the CLI exits with ``EXIT_DEVICE_FAILED``."""
+
+
 class OpKeyError(HwnasError):
     """An op key (or candidate op) that does not parse."""
 

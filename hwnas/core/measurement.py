@@ -8,8 +8,8 @@ distribution). Nothing is invented: ``samples_ms`` stays empty.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,9 @@ class Measurement:
     samples_ms: tuple[float, ...]
     noise_threshold: float = DEFAULT_NOISE_THRESHOLD
     summary: RunSummary | None = None
+    # what the tool said besides times, kept with them: ``placement`` (where a delegate put the graph),
+    # ``peak_memory_mb``; JSON values only
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.samples_ms and self.summary is None:
@@ -53,22 +56,32 @@ class Measurement:
             raise ValueError("samples must be finite and non-negative")
 
     @classmethod
-    def from_samples(cls, samples_ms: Sequence[float], noise_threshold: float = DEFAULT_NOISE_THRESHOLD):
-        return cls(tuple(float(s) for s in samples_ms), noise_threshold)
+    def from_samples(
+        cls, samples_ms: Sequence[float], noise_threshold: float = DEFAULT_NOISE_THRESHOLD, extra=None
+    ) -> Measurement:
+        return cls(tuple(float(s) for s in samples_ms), noise_threshold, None, dict(extra or {}))
 
     @classmethod
-    def from_summary(cls, summary: RunSummary, noise_threshold: float = DEFAULT_NOISE_THRESHOLD):
-        return cls((), noise_threshold, summary)
+    def from_summary(
+        cls, summary: RunSummary, noise_threshold: float = DEFAULT_NOISE_THRESHOLD, extra=None
+    ) -> Measurement:
+        return cls((), noise_threshold, summary, dict(extra or {}))
 
     def to_json(self) -> list[float] | dict[str, Any]:
-        """The samples as a list, or ``{"summary": {...}}``: how the store and the worker carry it."""
-        return {"summary": asdict(self.summary)} if self.summary else list(self.samples_ms)
+        """The samples as a list (``{"samples": [...], "extra": {...}}`` with extras), or ``{"summary": {...}}``:
+        how the store and the worker carry it."""
+        extra = {"extra": dict(self.extra)} if self.extra else {}
+        if self.summary:
+            return {"summary": asdict(self.summary), **extra}
+        return {"samples": list(self.samples_ms), **extra} if extra else list(self.samples_ms)
 
     @classmethod
     def from_json(cls, data: Any, noise_threshold: float = DEFAULT_NOISE_THRESHOLD) -> Measurement:
-        if isinstance(data, dict):
-            return cls.from_summary(RunSummary(**data["summary"]), noise_threshold)
-        return cls.from_samples(data, noise_threshold)
+        if not isinstance(data, dict):
+            return cls.from_samples(data, noise_threshold)
+        if "summary" in data:
+            return cls.from_summary(RunSummary(**data["summary"]), noise_threshold, data.get("extra"))
+        return cls.from_samples(data["samples"], noise_threshold, data.get("extra"))
 
     @property
     def n(self) -> int:
@@ -107,4 +120,6 @@ class Measurement:
 
     def __str__(self) -> str:
         flag = "  (noisy)" if self.noisy else ""
-        return f"median {self.median_ms:.4f} ms  IQR {self.iqr_ms:.4f} ms  n={self.n}{flag}"
+        scalars = {k: v for k, v in self.extra.items() if isinstance(v, str | int | float)}  # not an op profile
+        told = "".join(f"  {k.replace('_', ' ')} {v}" for k, v in scalars.items())
+        return f"median {self.median_ms:.4f} ms  IQR {self.iqr_ms:.4f} ms  n={self.n}{flag}{told}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from hwnas import __version__
 from hwnas.core.errors import HwnasError, list_keys
@@ -33,15 +35,39 @@ def host_info() -> dict[str, object]:
     }
 
 
+def measured_configuration(
+    store: MeasurementStore, device: DevicePreset, backend: Backend, keys: list[str], fill: str
+) -> tuple[str, dict[str, Any]]:
+    """The configuration (id, backend + options + versions) whose measurements make the table. A backend that
+    can name its versions here (a local runtime) gives today's, so that an upgraded runtime is measured again;
+    one that would have to reach the device for them gets, from the store, the configuration recorded with the
+    same backend and options that holds the most of ``keys`` (the newest of equals): offline, no connection."""
+    if not backend.versions_need_device:
+        return backend.config_id(), backend.config()
+    identity = json.loads(json.dumps(backend.identity(), sort_keys=True, default=str))
+    candidates = [
+        (len(store.results(device.name, cid, keys)), order, cid, config)
+        for order, (cid, config) in enumerate(store.configs(device.name))
+        if {k: config.get(k) for k in identity} == identity
+    ]
+    if not candidates:
+        raise HwnasError(
+            f"the store holds no measurements of {device.name} with {backend.name} options "
+            f"{identity['options']}; measure them with: {fill}"
+        )
+    *_, cid, config = max(candidates, key=lambda c: (c[0], c[1]))
+    return cid, {k: v for k, v in config.items() if k != "device"}
+
+
 def build_table(
     store: MeasurementStore, device: DevicePreset, backend: Backend, preset: Preset, fill: str | None = None
 ) -> LatencyTable:
     """The preset's table from the store; ``fill`` is the profile command a refusal names (the user's own
     folders in it)."""
     specs = preset.enumerate_ops()
-    config_id = backend.config_id()
-    results = store.results(device.name, config_id, [s.key for s in specs], device.profile.noise_threshold)
     fill = fill or f"hwnas profile --device {device.name} --space {preset.space} --preset {preset.preset}"
+    config_id, config = measured_configuration(store, device, backend, [s.key for s in specs], fill)
+    results = store.results(device.name, config_id, [s.key for s in specs], device.profile.noise_threshold)
     failed = sorted(k for k, r in results.items() if r.status == "failed")
     missing = sorted(s.key for s in specs if s.key not in results)
     if missing:
@@ -59,7 +85,7 @@ def build_table(
     for spec in specs:
         m = results[spec.key].measurement
         assert m is not None  # status ok rows carry samples
-        rows.append(LatencyTable.row(spec, m.median_ms, m.mean_ms, m.iqr_ms, m.n, m.noisy))
+        rows.append(LatencyTable.row(spec, m.median_ms, m.mean_ms, m.iqr_ms, m.n, m.noisy, m.extra))
     drift = drift_summary(store, device.name, config_id, device.profile.drift_threshold)
     metadata = {
         "device": device.name,
@@ -67,7 +93,7 @@ def build_table(
         "space": preset.space,
         "preset": preset.preset,
         "config_id": config_id,
-        **backend.config(),
+        **config,
         "artifact_format": backend.artifact_format,
         "profile_settings": asdict(device.profile),
         "per_inference_overhead_ms": overhead_ms(store, device.name, config_id),

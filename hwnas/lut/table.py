@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 SPEC_COLUMNS = ["op", "cin", "cout", "kernel", "stride", "expansion", "h", "w", "batch", "dtype"]
 STAT_COLUMNS = ["median_ms", "mean_ms", "iqr_ms", "n", "noisy"]
 COLUMNS = ["key", *SPEC_COLUMNS, *STAT_COLUMNS, "flops", "params"]
+# what a device's tool said besides times (empty where it said nothing; tables built before them lack them)
+EXTRA_COLUMNS = {"placement": "", "peak_memory_mb": float("nan")}
 TIME_COLUMNS = ["median_ms", "mean_ms", "iqr_ms"]
 
 
@@ -49,12 +51,16 @@ class LatencyTable:
     # ---- construction -----------------------------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], metadata: dict[str, Any]) -> LatencyTable:
-        frame = pd.DataFrame(list(rows), columns=COLUMNS).sort_values("key").set_index("key")
+        frame = pd.DataFrame(list(rows), columns=[*COLUMNS, *EXTRA_COLUMNS]).sort_values("key").set_index("key")
         return cls(frame, {"schema_version": SCHEMA_VERSION, **metadata, "n_ops": len(frame)})
 
     @staticmethod
-    def row(spec: OpSpec, median_ms: float, mean_ms: float, iqr_ms: float, n: int, noisy: bool) -> dict[str, Any]:
+    def row(
+        spec: OpSpec, median_ms: float, mean_ms: float, iqr_ms: float, n: int, noisy: bool, extra=None
+    ) -> dict[str, Any]:
+        extra = extra or {}
         return {
+            **{c: extra.get(c, default) for c, default in EXTRA_COLUMNS.items()},
             "key": spec.key,
             **{c: getattr(spec, c) for c in SPEC_COLUMNS},
             "median_ms": median_ms,
@@ -166,9 +172,10 @@ class LatencyTable:
             f"device {m.get('device')}  backend {m.get('backend')}  space {m.get('space')}/{m.get('preset')}",
             f"{len(f)} ops; median latency per op: min {f.median_ms.min():.4f} ms, median "
             f"{f.median_ms.median():.4f} ms, max {f.median_ms.max():.4f} ms; {int(f.noisy.sum())} noisy",
-            f"per-inference overhead {m.get('per_inference_overhead_ms')} ms; built {m.get('built_at')} "
+            f"per-inference overhead {_ms(m.get('per_inference_overhead_ms'))}; built {m.get('built_at')} "
             f"on {m.get('host', {}).get('node', '?')}",
         ]
+        lines += _extra_lines(f)
         for op, group in f.groupby("op"):
             lines.append(f"  {op:8s} {len(group):5d} ops  total {group.median_ms.sum():9.3f} ms")
         return lines
@@ -214,6 +221,12 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             raise HwnasError(f"latency table {path}: {exc}") from None
     frame = frame.copy()
     frame[numeric] = values
+    if "placement" in frame.columns:  # an all-empty text column reads back from CSV as floats (NaN)
+        frame["placement"] = frame["placement"].astype(object).where(frame["placement"].notna(), "").astype(str)
+    else:
+        frame["placement"] = ""
+    memory = frame["peak_memory_mb"] if "peak_memory_mb" in frame.columns else np.nan
+    frame["peak_memory_mb"] = pd.to_numeric(memory, errors="coerce")
     frame["noisy"] = frame["noisy"].astype(str).str.lower().isin(["true", "1"])
     return frame.set_index("key")
 
@@ -224,3 +237,29 @@ def _has_pyarrow() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _ms(value: float | None) -> str:
+    return "not measured (its calibration failed; re-run profile)" if value is None else f"{value} ms"
+
+
+def _extra_lines(frame: pd.DataFrame) -> list[str]:
+    """Where the delegate put the ops (whole, part, none) and their peak memory, where the tool said so."""
+    lines = []
+    placed = frame.placement[frame.placement.astype(str) != ""].astype(str)
+    if len(placed):
+        counts = placed.str.extract(r"(\d+)/(\d+) nodes").astype(float)
+        whole = (counts[0] == counts[1]) | placed.str.endswith(" all")
+        partly = ~whole & ~placed.str.endswith(" none") & ~(counts[0] == 0)
+        named = ", ".join(list(placed.index[partly])[:3])
+        lines.append(
+            f"placement: {int(whole.sum())} of {len(frame)} ops wholly on the delegate, {int(partly.sum())} partly"
+            + (f" ({named}{', ...' if partly.sum() > 3 else ''})" if partly.any() else "")
+        )
+    memory = frame.peak_memory_mb.dropna()
+    if len(memory):
+        lines.append(
+            f"peak memory per op: min {memory.min():.2f} MB, median {memory.median():.2f} MB, "
+            f"max {memory.max():.2f} MB ({len(memory)} ops)"
+        )
+    return lines

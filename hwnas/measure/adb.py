@@ -19,17 +19,17 @@ from typing import TypeVar
 
 from filelock import FileLock
 
-from hwnas.core.errors import BackendUnavailable, HwnasError, one_line
+from hwnas.core.errors import BackendUnavailable, DeviceFault, HwnasError, one_line
 
 T = TypeVar("T")
 DEFAULT_DEVICE_DIR = "/data/local/tmp/hwnas"
 
 
-class DeviceUnreachable(BackendUnavailable):
+class DeviceUnreachable(BackendUnavailable, DeviceFault):
     """The device cannot be reached (or was lost and did not come back after the retries)."""
 
 
-class CommandTimeout(HwnasError):
+class CommandTimeout(DeviceFault):
     """A command ran past its timeout on a device that still answers."""
 
 

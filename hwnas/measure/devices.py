@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ class ProfileSettings:
     remeasure: NonNegativeInt = 2  # extra attempts for an op whose IQR/median is above the threshold
     reference_every: PositiveInt = 25  # re-measure the reference op after this many ops
     drift_threshold: PositiveFloat = 0.1  # relative change of the reference op that counts as drift
+    max_device_faults: PositiveInt = 2  # runs in a row failed by the device (hung, disconnected) that stop a profile
 
 
 class _DeviceFile(Schema):
@@ -48,6 +51,21 @@ class DevicePreset:
     options: Mapping[str, Any] = field(default_factory=dict)
     profile: ProfileSettings = field(default_factory=ProfileSettings)
     source: str = "built-in"
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # what --host/--serial/--option changed
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> DevicePreset:
+        """The preset with backend options replaced, remembering which (so that a printed hint repeats them)."""
+        return replace(self, options={**self.options, **overrides}, overrides={**self.overrides, **overrides})
+
+    def command_options(self) -> str:
+        """The user's device options as command-line flags: `` --devices-file F --host H --option k=v``."""
+        parts = [f"--devices-file {shlex.quote(self.user_file)}"] if self.user_file else []
+        for key, value in self.overrides.items():
+            if key in ("host", "serial"):
+                parts.append(f"--{key} {shlex.quote(str(value))}")
+            else:
+                parts.append(f"--option {shlex.quote(f'{key}={_toml_value(value)}')}")
+        return "".join(f" {p}" for p in parts)
 
     @property
     def user_file(self) -> str | None:
@@ -111,3 +129,16 @@ def get_device(name: str, devices_file: str | os.PathLike | None = None) -> Devi
             + (f". Presets of broken plugins are missing: {broken}" if broken else "")
         )
     return catalog.presets[name]
+
+
+def _toml_value(value: Any) -> str:
+    """A value as ``--option`` reads it back (TOML: strings quoted, lists and booleans as TOML writes them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))

@@ -144,7 +144,8 @@ class _Farm:
         done = self.store.results(dev, cid, [s.key for s in specs])
         todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
         report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo))
-        if todo:
+        repair = bool(specs) and overhead_ms(self.store, dev, cid) is None  # never measured, or its run failed
+        if todo or repair:
             ref = reference_op(specs)
             backend = backends.create(self.device.backend, self.device.options)
             unconvertible = self.cache.prepare([OVERHEAD_OP, ref, *todo], backend.artifact_format,
@@ -155,7 +156,7 @@ class _Farm:
                     report.failed.append((spec.key, unconvertible[spec.key]))
             jobs = [_Job(s, "op") for s in todo if s.key not in unconvertible]
             # the overhead once; the drift reference on each device as it starts and after every reference_every ops
-            first = [_Job(OVERHEAD_OP, "overhead")] if overhead_ms(self.store, dev, cid) is None else []
+            first = [_Job(OVERHEAD_OP, "overhead")] if repair else []
             self._dispatch(collections.deque(first + jobs), ref, backend, cid, report, progress)
         report.drift = drift_summary(self.store, dev, cid, self.device.profile.drift_threshold)
         report.wall_s = time.perf_counter() - start

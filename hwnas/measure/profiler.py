@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from hwnas.core.errors import BackendUnavailable, HwnasError, one_line
+from hwnas.core.errors import BackendUnavailable, DeviceFailed, DeviceFault, HwnasError, one_line
 from hwnas.core.measurement import Measurement
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import DriftSummary, drift_summary, overhead_ms
@@ -113,25 +113,28 @@ class Profiler:
         todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
         report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo), drifted_ops=0)
         ref = reference_op(specs) if specs else None
-        if todo:  # every artifact first: conversions (TFLite) run in parallel processes
-            needed = [OVERHEAD_OP, *([ref] if ref else []), *todo]
+        # a missing overhead (never measured, or its run failed) is measured again even when every op is stored
+        repair = bool(specs) and overhead_ms(self.store, dev, cid) is None
+        if todo or repair:  # every artifact first: conversions (TFLite) run in parallel processes
+            needed = [OVERHEAD_OP, *([ref] if ref and todo else []), *todo]
             fmt, precision = self.backend.artifact_format, self.backend.precision
             self.unconvertible = self.cache.prepare(needed, fmt, precision, progress=progress)
 
-        if todo and overhead_ms(self.store, dev, cid) is None:
-            self._calibrate("overhead", OVERHEAD_OP, report)
+        faults = DeviceFaults(self.settings.max_device_faults)
+        if repair:
+            self._calibrate("overhead", OVERHEAD_OP, report, faults)
         if todo and ref is not None:
-            self._calibrate("reference", ref, report)
+            self._calibrate("reference", ref, report, faults)
 
         bar = tqdm(total=len(todo), desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
         window = 0  # ops measured since the last reference run
         for i, spec in enumerate(todo, start=1):
             bar.set_postfix_str(spec.key, refresh=False)
-            self._measure_and_store(spec, report)
+            self._measure_and_store(spec, report, faults)
             bar.update(1)
             window += 1
             if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
-                self._calibrate("reference", ref, report)
+                self._calibrate("reference", ref, report, faults)
                 drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
                 if drift is not None and abs(drift.last_rel_change) > drift.threshold:
                     report.drifted_ops = (report.drifted_ops or 0) + window  # the window that ends off baseline
@@ -143,35 +146,62 @@ class Profiler:
         report.wall_s = time.perf_counter() - start
         return report
 
-    def _measure_and_store(self, spec: OpSpec, report: ProfileReport) -> None:
+    def _measure_and_store(self, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> None:
         dev, cid = self.device.name, self.config_id
         attempts: list[Measurement] = []
         try:
             best = quietest(lambda: self.measure_spec(spec), self.settings.remeasure, attempts)
         except BackendUnavailable:  # the device itself is gone: stop; the store keeps what was measured
             raise
-        except Exception as exc:  # recorded with its reason; the run goes on
+        except Exception as exc:  # recorded with its reason; the run goes on unless the device keeps failing
             reason = one_line(exc)
             self.store.put_failed(dev, cid, spec.key, reason, len(attempts) + 1)
             report.failed.append((spec.key, reason))
+            faults.failed(exc, dev)
             return
         finally:
             report.timed_ms += sum(m.total_ms for m in attempts)
+        faults.ok()
         self.store.put_ok(dev, cid, spec.key, best, len(attempts))
         report.measured += 1
         if best.noisy:
             report.noisy.append(spec.key)
 
-    def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport) -> None:
+    def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> None:
         try:
             m = self.measure_spec(spec)
         except BackendUnavailable:
             raise
         except Exception as exc:  # e.g. a delegate that takes no part of the empty model: the ops still count
             report.calibration_failed.append(f"{kind} ({spec.key}): {one_line(exc)}")
+            faults.failed(exc, self.device.name)
             return
+        faults.ok()
         report.timed_ms += m.total_ms
         self.store.put_calibration(self.device.name, self.config_id, kind, spec.key, m)
+
+
+class DeviceFaults:
+    """Consecutive failures whose cause is the device, not the op (``DeviceFault``: a hung run, a lost
+    connection): after ``limit`` of them in a row the profile stops with the cause, instead of waiting out
+    every op's timeout. Any success, or a failure of the op itself, resets the count."""
+
+    def __init__(self, limit: int):
+        self.limit, self.run = limit, 0
+
+    def ok(self) -> None:
+        self.run = 0
+
+    def failed(self, exc: BaseException, device: str) -> None:
+        if not isinstance(exc, DeviceFault):
+            self.run = 0
+            return
+        self.run += 1
+        if self.run >= self.limit:
+            raise DeviceFailed(
+                f"device {device} failed {self.run} runs in a row ({one_line(exc)}); stopped: check that it is "
+                "awake, connected and not overheating (hwnas doctor), then re-run the same command to go on"
+            )
 
 
 def quietest(measure: Callable[[], Measurement], remeasure: int, attempts: list[Measurement]) -> Measurement:

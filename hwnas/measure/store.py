@@ -73,6 +73,13 @@ class MeasurementStore:
                 (device, config_id, json.dumps(config, sort_keys=True, default=str), time.time()),
             )
 
+    def configs(self, device: str) -> list[tuple[str, dict[str, Any]]]:
+        """(config id, configuration) of every configuration of ``device``, oldest first."""
+        rows = self.conn.execute(
+            "SELECT config_id, config_json FROM configs WHERE device = ? ORDER BY created_at, rowid", (device,)
+        ).fetchall()
+        return [(cid, json.loads(blob)) for cid, blob in rows]
+
     def config(self, device: str, config_id: str) -> dict[str, Any]:
         row = self.conn.execute(
             "SELECT config_json FROM configs WHERE device = ? AND config_id = ?", (device, config_id)

@@ -27,7 +27,8 @@ class LatencyTarget:
     reference: dict[str, Any] | None = None  # what a speed-up was resolved against: name, measured_ms, iqr_ms
 
     def __post_init__(self) -> None:
-        if (self.ms is None) == (self.speedup is None) and self.reference is None:
+        resolved_speedup = None not in (self.ms, self.speedup, self.reference)
+        if (self.ms is None) == (self.speedup is None) and not resolved_speedup:
             raise HwnasError(
                 "give exactly one of --target-ms (milliseconds) or --speedup (times faster than the reference)"
             )

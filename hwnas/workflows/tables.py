@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hwnas.core.errors import HwnasError
-from hwnas.core.files import check_writable
+from hwnas.core.files import check_writable, write_json
+from hwnas.core.measurement import Measurement
 from hwnas.lut.build import build_table, default_table_path
 from hwnas.lut.table import LatencyTable
 from hwnas.measure import backends
@@ -18,7 +18,7 @@ from hwnas.measure.artifacts import ArtifactCache
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset, get_device
 from hwnas.measure.farm import check_farm, profile_farm
-from hwnas.measure.profiler import Profiler, ProfileReport
+from hwnas.measure.profiler import Profiler, ProfileReport, profile_model
 from hwnas.measure.store import MeasurementStore
 from hwnas.space import Preset
 
@@ -31,16 +31,16 @@ def open_device(
     """The device preset (its backend options updated by ``overrides``) and a backend built with them."""
     device = get_device(name, devices_file)
     if overrides:
-        device = replace(device, options={**device.options, **overrides})
+        device = device.with_overrides(overrides)
     return device, backends.create(device.backend, device.options)
 
 
 def profile_command(device: DevicePreset, preset: Preset, workdir: Path) -> str:
-    """The `hwnas profile` a hint suggests, with the user's own devices file and working folder."""
-    devices_file = f" --devices-file {shlex.quote(device.user_file)}" if device.user_file else ""
+    """The `hwnas profile` a hint suggests, with the user's own devices file, device options (--host, --option
+    binary=..., ...) and working folder: it runs as printed."""
     return (
-        f"hwnas profile --device {device.name}{devices_file} --space {preset.space} --preset {preset.preset} "
-        f"--workdir {shlex.quote(str(workdir))}"
+        f"hwnas profile --device {device.name}{device.command_options()} --space {preset.space} "
+        f"--preset {preset.preset} --workdir {shlex.quote(str(workdir))}"
     )
 
 
@@ -128,3 +128,34 @@ def ensure_table(
     table = table_from_store(device, backend, preset, workdir)
     table.save(path)
     return table, path
+
+
+def profile_model_file(
+    device: DevicePreset, backend: Backend, model: Path, workdir: Path, op_profile: bool = False
+) -> tuple[Measurement, Path]:
+    """One whole model measured as the device measures an op (with its time per op, where ``op_profile`` and the
+    backend can), kept as JSON under ``<workdir>/models/<device>/`` beside the backend's configuration."""
+    if op_profile:
+        if "op_profiling" not in backend.option_defaults:
+            raise HwnasError(
+                f"device {device.name}'s backend {backend.name} cannot break a model down per op; --op-profile "
+                "needs an Android device preset (adb-tflite: benchmark_model --enable_op_profiling)"
+            )
+        backend = backends.create(backend.name, {**backend.options, "op_profiling": True})
+    out = Path(workdir) / "models" / device.name / f"{Path(model).name}.json"
+    check_writable(out, "--workdir", is_file=True)
+    measured = profile_model(backend, device, model)
+    record = {"model": str(model), "device": device.name, **backend.config(), "measurement": measured.to_json()}
+    write_json(out, record)
+    return measured, out
+
+
+def op_profile_lines(measured: Measurement, limit: int = 15) -> list[str]:
+    """The slowest ops of a whole model, each with its share of the summed op time."""
+    rows = sorted(measured.extra.get("op_profile", []), key=lambda r: -r["avg_ms"])
+    total = sum(r["avg_ms"] for r in rows) or 1.0
+    lines = [f"{len(rows)} ops, {total:.3f} ms summed; the slowest:"]
+    lines += [
+        f"  {r['avg_ms']:9.3f} ms {r['avg_ms'] / total:6.1%}  {r['node_type']:24s} {r['name']}" for r in rows[:limit]
+    ]
+    return lines

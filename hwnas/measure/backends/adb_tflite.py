@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ from hwnas.core.errors import BackendUnavailable, HwnasError
 from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement
 from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash, files_hash
 from hwnas.measure.backends.base import Backend
-from hwnas.measure.benchmark_output import BenchmarkOutput, parse
+from hwnas.measure.benchmark_output import BenchmarkOutput, Placement, parse
 from hwnas.measure.tflite import PRECISIONS
 
 DELEGATES = ("cpu", "gpu", "nnapi", "hexagon", "qnn")
@@ -35,7 +36,16 @@ QNN_DELEGATE_LIB = "libQnnTFLiteDelegate.so"
 # Options that say how to reach the device, not what is measured: left out of the configuration id.
 CONNECTION_OPTIONS = (
     "host", "serial", "key", "timeout_s", "connect_timeout_s", "retries", "backoff_s", "device_dir", "binary", "libs",
+    "expected_soc",
 )  # fmt: skip
+# What the device says about itself, recorded with its measurements (and so in the table's metadata)
+PROPS = {
+    "ro.product.model": "model",
+    "ro.board.platform": "SoC platform",
+    "ro.soc.model": "SoC model (Android 12+)",
+    "ro.build.version.release": "Android version",
+    "ro.build.fingerprint": "build",
+}
 _CPU_FREQ = re.compile(r"cpu(\d+)/cpufreq/cpuinfo_max_freq\s+(\d+)")
 
 
@@ -63,7 +73,10 @@ class AdbTFLiteBackend(Backend):
         "use_xnnpack": True,
         "precision": "float32",  # or float16: weights stored as float16 (the GPU delegate computes in fp16 anyway)
         "min_delegated_share": 1.0,  # share of graph nodes the delegate must take, else the op fails
+        "peak_memory": True,  # --report_peak_memory_footprint: each op's peak memory stored beside its latency
+        "op_profiling": False,  # --enable_op_profiling: a whole model's time per op (hwnas profile --op-profile)
         "device_dir": DEFAULT_DEVICE_DIR,
+        "expected_soc": "",  # ro.board.platform the preset is for (kona = XR2/865, sdm845); "" measures any device
         "key": "",  # RSA key; default ~/.config/hwnas/adbkey, created when missing
         "timeout_s": 120.0,  # one benchmark_model run
         "connect_timeout_s": 10.0,  # connecting, authorising, short commands
@@ -95,9 +108,10 @@ class AdbTFLiteBackend(Backend):
         self._mask: str | None = None
 
     # ---- the plugin contract ---------------------------------------------------------------------
-    def config(self) -> dict[str, Any]:
-        options = {k: v for k, v in self.options.items() if k not in CONNECTION_OPTIONS}
-        return {"backend": self.name, "options": options, "versions": self.versions()}
+    versions_need_device = True
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "options": {k: v for k, v in self.options.items() if k not in CONNECTION_OPTIONS}}
 
     def check(self) -> None:
         binary = self.options["binary"]
@@ -114,6 +128,18 @@ class AdbTFLiteBackend(Backend):
         if self.options["delegate"] == "qnn" and QNN_DELEGATE_LIB not in {Path(p).name for p in self.options["libs"]}:
             raise BackendUnavailable(f"delegate qnn needs {QNN_DELEGATE_LIB} (and its backend libraries) in libs")
         self.session()  # connects: unreachable or unauthorised devices fail here, before any work
+        self.check_identity()
+
+    def check_identity(self) -> None:
+        """A preset made for one SoC refuses another: its numbers would be filed under the wrong device."""
+        expected, info = str(self.options["expected_soc"]), self.device_info()
+        platform = info.get("ro.board.platform", "")
+        if expected and platform.lower() != expected.lower():
+            raise BackendUnavailable(
+                f"the device at {self.session().target} is a {info.get('ro.product.model') or 'device'} with SoC "
+                f"platform {platform or 'unknown'!r}, not the {expected!r} this preset is for; pick its own preset "
+                "(hwnas devices), or measure it anyway with --option expected_soc=''"
+            )
 
     def versions(self) -> dict[str, str]:
         info = self.device_info()
@@ -129,7 +155,19 @@ class AdbTFLiteBackend(Backend):
         self, artifact: Path, warmup: int, runs: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
     ) -> Measurement:
         out = self.run_benchmark(artifact, warmup, runs)
-        return Measurement.from_summary(out.regular.summary(), noise_threshold)
+        extra: dict[str, Any] = {}
+        placement = self.placement(out)
+        if placement is not None:
+            extra["placement"] = placement.describe()
+        if out.peak_memory_mb is not None:
+            extra["peak_memory_mb"] = out.peak_memory_mb
+        if self.options["op_profiling"]:
+            extra["op_profile"] = [asdict(row) for row in out.op_profile]
+        return Measurement.from_summary(out.regular.summary(), noise_threshold, extra)
+
+    def placement(self, out: BenchmarkOutput) -> Placement | None:
+        delegate = self.options["delegate"]
+        return None if delegate == "cpu" else out.placement(delegate, DELEGATE_NAMES[delegate])
 
     def diagnose(self) -> list[tuple[str, bool, str]]:
         """Each step a first profile needs, in order; the first that fails ends the list with its fix."""
@@ -205,12 +243,20 @@ class AdbTFLiteBackend(Backend):
         return self._session
 
     def device_info(self) -> dict[str, str]:
-        """Model, SoC and build of the device: part of the configuration, so two devices never mix."""
+        """Model, SoC, Android version and build of the device, its CPUs' governors and maximum frequencies:
+        part of the configuration, so two devices (or one set up otherwise) never mix."""
         if self._device_info is None:
-            props = ("ro.product.model", "ro.board.platform", "ro.build.fingerprint")
-            text = self.session().shell("; ".join(f"getprop {p}" for p in props), what="reading device properties")
-            values = [*text.splitlines(), "", "", ""][: len(props)]
-            self._device_info = {p: v.strip() for p, v in zip(props, values, strict=True)}
+            session = self.session()
+            text = session.shell("; ".join(f'echo "$(getprop {p})"' for p in PROPS), what="reading device properties")
+            values = [*text.splitlines(), *[""] * len(PROPS)][: len(PROPS)]
+            info = {p: v.strip() for p, v in zip(PROPS, values, strict=True)}
+            governors = session.shell(
+                'for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor; do echo "$(cat $f)"; done',
+                what="reading CPU governors",
+            )
+            info["cpu_governors"] = ",".join(sorted({g.strip() for g in governors.splitlines() if g.strip()}))
+            info["cpu_max_freq_khz"] = ",".join(str(f) for _, f in sorted(self.cpu_max_freqs().items()))
+            self._device_info = info
         return self._device_info
 
     def cpu_max_freqs(self) -> dict[int, int]:
@@ -251,27 +297,23 @@ class AdbTFLiteBackend(Backend):
     def command(self, model: str, warmup: int, runs: int) -> str:
         binary, libs = self._prepare()
         o, q = self.options, shlex.quote
-        flags = [
-            f"--graph={q(model)}",
+        # benchmark_model applies delegates in the order their flags appear (tools/delegates/delegate_provider.h
+        # ranks them by position): the delegate under test comes first, so that it takes what it can and XNNPACK
+        # only what is left (as an app that asks for the delegate runs); any --use_xnnpack also stops the tool's
+        # default XNNPACK, which it would otherwise apply last
+        flags = [f"--graph={q(model)}", *self.delegate_flags(libs)]
+        flags += [
+            f"--use_xnnpack={'true' if o['use_xnnpack'] else 'false'}",
             f"--num_threads={o['num_threads']}",
             f"--warmup_runs={warmup}",
             "--warmup_min_secs=0",
             f"--num_runs={runs}",
             "--min_secs=0",
-            f"--use_xnnpack={'true' if o['use_xnnpack'] else 'false'}",
         ]
-        delegate = o["delegate"]
-        if delegate == "gpu":
-            flags.append("--use_gpu=true")
-        elif delegate == "nnapi":
-            flags.append("--use_nnapi=true")
-        elif delegate == "hexagon":
-            flags += ["--use_hexagon=true", f"--hexagon_lib_path={q(libs or o['device_dir'])}"]
-        elif delegate == "qnn":
-            flags += [
-                f"--external_delegate_path={q(f'{libs}/{QNN_DELEGATE_LIB}')}",
-                f"--external_delegate_options={q(o['qnn_options'])}",
-            ]
+        if o["peak_memory"]:
+            flags.append("--report_peak_memory_footprint=true")
+        if o["op_profiling"]:
+            flags.append("--enable_op_profiling=true")
         env = ""
         if libs:
             adsp = f"{libs};/vendor/lib/rfsa/adsp;/vendor/dsp/cdsp;/system/lib/rfsa/adsp;/dsp"
@@ -281,6 +323,22 @@ class AdbTFLiteBackend(Backend):
         # benchmark_model logs to stderr: without 2>&1 the shell returns nothing to parse
         return f"{env}{pin}{q(binary)} {' '.join(flags)} 2>&1"
 
+    def delegate_flags(self, libs: str | None) -> list[str]:
+        o, q = self.options, shlex.quote
+        delegate = o["delegate"]
+        if delegate == "gpu":
+            return ["--use_gpu=true"]
+        if delegate == "nnapi":
+            return ["--use_nnapi=true"]
+        if delegate == "hexagon":
+            return ["--use_hexagon=true", f"--hexagon_lib_path={q(libs or o['device_dir'])}"]
+        if delegate == "qnn":
+            return [
+                f"--external_delegate_path={q(f'{libs}/{QNN_DELEGATE_LIB}')}",
+                f"--external_delegate_options={q(o['qnn_options'])}",
+            ]
+        return []
+
     def run_benchmark(self, artifact: Path, warmup: int, runs: int) -> BenchmarkOutput:
         session, o = self.session(), self.options
         model = session.push_once(Path(artifact), f"{o['device_dir']}/models/{file_hash(Path(artifact))[:20]}.tflite")
@@ -288,7 +346,8 @@ class AdbTFLiteBackend(Backend):
         out = parse(text)
         delegate = o["delegate"]
         if delegate != "cpu":
-            share = out.delegate_share(DELEGATE_NAMES[delegate])
+            placement = self.placement(out)
+            share = placement.share if placement else None
             if share is None or share < float(o["min_delegated_share"]):
                 took = "no part" if not share else f"{share:.0%}"
                 raise HwnasError(

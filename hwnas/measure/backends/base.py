@@ -22,6 +22,9 @@ class Backend(ABC):
     name: ClassVar[str]
     artifact_format: ClassVar[str]
     option_defaults: ClassVar[Mapping[str, Any]] = {}
+    # True where versions() must reach the device (a phone over adb): build-lut then takes the versions from the
+    # configuration the store recorded when the ops were measured, and never connects
+    versions_need_device: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
@@ -65,9 +68,13 @@ class Backend(ABC):
             raise RuntimeError(f"backend {self.name} returned {len(samples)} samples for {runs} runs")
         return Measurement.from_samples(samples, noise_threshold)
 
+    def identity(self) -> dict[str, Any]:
+        """Backend and the options that change what is measured (not how the device is reached)."""
+        return {"backend": self.name, "options": self.options}
+
     def config(self) -> dict[str, Any]:
         """Everything that makes two measurements comparable: backend, options and tool versions."""
-        return {"backend": self.name, "options": self.options, "versions": self.versions()}
+        return {**self.identity(), "versions": self.versions()}
 
     def config_id(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, default=str)
