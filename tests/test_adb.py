@@ -344,7 +344,7 @@ def test_printed_hints_carry_the_users_device_options(peer, binary, workdir, tmp
     r = run_hwnas(*space_command("build-lut", *extra, device="quest2", workdir=workdir, lut_dir=tmp_path / "lut"))
     assert r.returncode == 2
     hint = r.stderr.split("; run: ")[1].strip()
-    assert f"--host 127.0.0.1:{peer.port}" in hint and "--option 'num_threads=2'" in hint
+    assert f"--host 127.0.0.1:{peer.port}" in hint and "--option num_threads=2" in hint
     assert f"--option 'binary=\"{binary}\"'" in hint  # the printed command runs as printed
 
 

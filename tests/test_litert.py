@@ -2,6 +2,7 @@
 onnxruntime), profiled on the `cpu-tflite` preset, a table built, and a search measured on LiteRT."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -43,10 +44,19 @@ def test_an_op_that_cannot_be_converted_is_reported_with_its_reason(tmp_path):
 
 def test_a_search_on_cpu_tflite_is_measured_on_litert(tflite_tiny):
     out = tflite_tiny["root"] / "search"
-    # EEM measures 0.035-0.06 ms here by load, the tiny space reaches 0.018-0.049 ms: 1.5x lands inside either way
-    args = space_command("search", "--speedup", "1.5", "--out", str(out), "--no-progress", device="cpu-tflite",
-                         workdir=tflite_tiny["workdir"], lut_dir=tflite_tiny["lut_dir"])  # fmt: skip
-    r = run_hwnas(*args)
+
+    def search(speedup: float):
+        dirs = {"workdir": tflite_tiny["workdir"], "lut_dir": tflite_tiny["lut_dir"]}
+        args = space_command("search", "--speedup", f"{speedup:.3g}", "--out", str(out), "--no-progress",
+                             device="cpu-tflite", **dirs)  # fmt: skip
+        return run_hwnas(*args)
+
+    # how fast EEM measures against the table's range moves with the machine's load (0.035-0.06 ms against
+    # 0.001-0.05 ms in two runs): a speed-up outside the range is refused with the range, then one inside runs
+    r = search(1.5)
+    if r.returncode == 2:
+        low, high = map(float, re.search(r"--speedup ([\d.]+) to ([\d.]+)", r.stderr).groups())
+        r = search((low * high) ** 0.5)
     assert r.returncode == 0, r.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["backend"] == "litert" and report["device"] == "cpu-tflite"

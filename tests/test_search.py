@@ -32,7 +32,7 @@ def test_latency_gradient_reaches_every_architecture_parameter(tiny_lut):
     with torch.no_grad():
         for p in net.arch_parameters():
             p.normal_()
-    loss = latency_loss(model(list(net.branches), net.resolutions()), target=0.05, form="log")
+    loss = latency_loss(model(list(net.branches), net.resolutions()), target_ms=0.05, form="log")
     loss.backward()
     params = dict(net.named_parameters())
     arch = [n for n in params if n.endswith(("alpha_op", "alpha_width"))]
