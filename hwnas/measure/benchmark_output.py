@@ -132,6 +132,8 @@ class Placement:
 
     def describe(self) -> str:
         """``gpu 31/31 nodes, 1 partition``, ``gpu none``, ``nnapi partial``."""
+        if self.total == 0:
+            return f"{self.delegate} 0/0 nodes (no operators)"
         if self.nodes is not None and self.total:
             parts = f", {self.partitions} partition{'s' * (self.partitions != 1)}" if self.partitions else ""
             return f"{self.delegate} {self.nodes}/{self.total} nodes{parts}"

@@ -9,6 +9,7 @@ samples, so its Measurements carry a RunSummary.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Sequence
@@ -154,9 +155,8 @@ class AdbTFLiteBackend(Backend):
     def measure(
         self, artifact: Path, warmup: int, runs: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
     ) -> Measurement:
-        out = self.run_benchmark(artifact, warmup, runs)
+        out, placement = self.run_benchmark(artifact, warmup, runs)
         extra: dict[str, Any] = {}
-        placement = self.placement(out)
         if placement is not None:
             extra["placement"] = placement.describe()
         if out.peak_memory_mb is not None:
@@ -165,9 +165,15 @@ class AdbTFLiteBackend(Backend):
             extra["op_profile"] = [asdict(row) for row in out.op_profile]
         return Measurement.from_summary(out.regular.summary(), noise_threshold, extra)
 
-    def placement(self, out: BenchmarkOutput) -> Placement | None:
+    def placement(self, out: BenchmarkOutput, artifact: Path) -> Placement | None:
+        """Where the delegate put the graph, as the tool says; a graph without operators (an identity op, the
+        overhead model) has nothing to place, which no delegate reports as taken."""
         delegate = self.options["delegate"]
-        return None if delegate == "cpu" else out.placement(delegate, DELEGATE_NAMES[delegate])
+        if delegate == "cpu":
+            return None
+        if _operator_count(artifact) == 0:
+            return Placement(delegate, 1.0, 0, 0)
+        return out.placement(delegate, DELEGATE_NAMES[delegate])
 
     def diagnose(self) -> list[tuple[str, bool, str]]:
         """Each step a first profile needs, in order; the first that fails ends the list with its fix."""
@@ -339,14 +345,14 @@ class AdbTFLiteBackend(Backend):
             ]
         return []
 
-    def run_benchmark(self, artifact: Path, warmup: int, runs: int) -> BenchmarkOutput:
+    def run_benchmark(self, artifact: Path, warmup: int, runs: int) -> tuple[BenchmarkOutput, Placement | None]:
         session, o = self.session(), self.options
         model = session.push_once(Path(artifact), f"{o['device_dir']}/models/{file_hash(Path(artifact))[:20]}.tflite")
         text = session.shell(self.command(model, warmup, runs), what=f"benchmarking {Path(artifact).name}")
         out = parse(text)
         delegate = o["delegate"]
+        placement = self.placement(out, Path(artifact))
         if delegate != "cpu":
-            placement = self.placement(out)
             share = placement.share if placement else None
             if share is None or share < float(o["min_delegated_share"]):
                 took = "no part" if not share else f"{share:.0%}"
@@ -354,4 +360,15 @@ class AdbTFLiteBackend(Backend):
                     f"delegate {delegate} took {took} of the graph (it fell back to the CPU); "
                     "this op is not measured on the delegate"
                 )
-        return out
+        return out, placement
+
+
+@functools.lru_cache(maxsize=4096)
+def _operator_count(artifact: Path) -> int | None:
+    """Operators of a .tflite file as LiteRT reads it (None where LiteRT cannot say)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return len(Interpreter(model_path=str(artifact))._get_ops_details())
+    except Exception:
+        return None
