@@ -57,13 +57,19 @@ class Measurement:
 
     @classmethod
     def from_samples(
-        cls, samples_ms: Sequence[float], noise_threshold: float = DEFAULT_NOISE_THRESHOLD, extra=None
+        cls,
+        samples_ms: Sequence[float],
+        noise_threshold: float = DEFAULT_NOISE_THRESHOLD,
+        extra: Mapping[str, Any] | None = None,
     ) -> Measurement:
         return cls(tuple(float(s) for s in samples_ms), noise_threshold, None, dict(extra or {}))
 
     @classmethod
     def from_summary(
-        cls, summary: RunSummary, noise_threshold: float = DEFAULT_NOISE_THRESHOLD, extra=None
+        cls,
+        summary: RunSummary,
+        noise_threshold: float = DEFAULT_NOISE_THRESHOLD,
+        extra: Mapping[str, Any] | None = None,
     ) -> Measurement:
         return cls((), noise_threshold, summary, dict(extra or {}))
 

@@ -56,7 +56,13 @@ class LatencyTable:
 
     @staticmethod
     def row(
-        spec: OpSpec, median_ms: float, mean_ms: float, iqr_ms: float, n: int, noisy: bool, extra=None
+        spec: OpSpec,
+        median_ms: float,
+        mean_ms: float,
+        iqr_ms: float,
+        n: int,
+        noisy: bool,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         extra = extra or {}
         return {

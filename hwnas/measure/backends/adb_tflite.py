@@ -9,12 +9,11 @@ samples, so its Measurements carry a RunSummary.
 
 from __future__ import annotations
 
-import functools
 import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import asdict
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,14 +38,9 @@ CONNECTION_OPTIONS = (
     "host", "serial", "key", "timeout_s", "connect_timeout_s", "retries", "backoff_s", "device_dir", "binary", "libs",
     "expected_soc",
 )  # fmt: skip
-# What the device says about itself, recorded with its measurements (and so in the table's metadata)
-PROPS = {
-    "ro.product.model": "model",
-    "ro.board.platform": "SoC platform",
-    "ro.soc.model": "SoC model (Android 12+)",
-    "ro.build.version.release": "Android version",
-    "ro.build.fingerprint": "build",
-}
+# What the device says about itself (model, SoC platform, SoC model on Android 12+, Android version, build),
+# recorded with its measurements and so in the table's metadata
+PROPS = ("ro.product.model", "ro.board.platform", "ro.soc.model", "ro.build.version.release", "ro.build.fingerprint")
 _CPU_FREQ = re.compile(r"cpu(\d+)/cpufreq/cpuinfo_max_freq\s+(\d+)")
 
 
@@ -363,7 +357,7 @@ class AdbTFLiteBackend(Backend):
         return out, placement
 
 
-@functools.lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
 def _operator_count(artifact: Path) -> int | None:
     """Operators of a .tflite file as LiteRT reads it (None where LiteRT cannot say)."""
     try:
