@@ -17,11 +17,12 @@ class Fidelity:
     tolerance: float
     spearman: float
     mape: float  # mean absolute percentage error, as a fraction
+    bias: float = 0.0  # mean signed error (predicted / measured - 1): below zero the table under-predicts
 
     def describe(self) -> str:
         return (
             f"n={self.n}  within ±{self.tolerance:.0%}: {self.within:.0%}  Spearman {self.spearman:.3f}  "
-            f"MAPE {self.mape:.1%}"
+            f"MAPE {self.mape:.1%}  bias {self.bias:+.1%}"
         )
 
 
@@ -47,5 +48,24 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float], tolerance: f
     p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
     if p.shape != m.shape or p.size < 2:
         raise ValueError("fidelity needs two equally long sequences of at least two latencies")
-    rel = np.abs(p / m - 1)
-    return Fidelity(int(p.size), float((rel <= tolerance).mean()), tolerance, spearman(p, m), float(rel.mean()))
+    signed = p / m - 1
+    rel = np.abs(signed)
+    within = float((rel <= tolerance).mean())
+    return Fidelity(int(p.size), within, tolerance, spearman(p, m), float(rel.mean()), float(signed.mean()))
+
+
+BINS = ("smallest third", "middle third", "largest third")
+
+
+def fidelity_by_bin(
+    predicted: Sequence[float], measured: Sequence[float], tolerance: float = 0.10
+) -> dict[str, Fidelity]:
+    """``fidelity`` over all networks and over each third of them by measured latency: a table can be right on
+    average and wrong at one end (the small networks, where the glue it does not hold weighs most)."""
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    order = np.argsort(m, kind="stable")
+    out = {"all": fidelity(p, m, tolerance)}
+    for name, part in zip(BINS, np.array_split(order, len(BINS)), strict=True):
+        if part.size >= 2:
+            out[name] = fidelity(p[part], m[part], tolerance)
+    return out
