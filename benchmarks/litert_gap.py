@@ -13,41 +13,22 @@ a device); LiteRT's Python interpreter has none.
 
 from __future__ import annotations
 
-import argparse
 import random
 from collections import Counter
-from pathlib import Path
+
+from lut_fidelity import device_table, sampled_networks_parser  # the sibling benchmark
 
 from hwnas.deploy.endtoend import check_architecture
 from hwnas.deploy.export import export_encoder
 from hwnas.measure.artifacts import ArtifactCache
-from hwnas.space import get_preset
+from hwnas.measure.tflite import operator_counts
 from hwnas.space.architecture import Architecture
 from hwnas.space.network import ArchitectureNetwork
-from hwnas.workflows.tables import ensure_table, open_device
-
-
-def operators(path: Path) -> Counter:
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Counter(op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", default="avatar")
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--device", default="cpu-tflite")
-    parser.add_argument("--n", type=int, default=4, help="random architectures")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
-    parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/litert_gap"))
-    args = parser.parse_args()
-
-    device, backend = open_device(args.device, None)
-    preset = get_preset(args.space, args.preset)
-    table, _ = ensure_table(device, backend, preset, args.workdir, args.lut_dir)
+    args = sampled_networks_parser(__doc__.splitlines()[0], "cpu-tflite", 4, "benchmarks/out/litert_gap").parse_args()
+    device, backend, preset, table = device_table(args)
     cache = ArtifactCache(args.workdir / "artifacts")
     rng = random.Random(args.seed)
     only_network: Counter = Counter()
@@ -55,10 +36,10 @@ def main() -> None:
     for i in range(args.n):
         arch = Architecture.sample(preset, rng)
         whole = export_encoder(ArchitectureNetwork(arch, preset), args.out / f"net{i}.tflite", "tflite")
-        net_ops = operators(whole)
+        net_ops = operator_counts(whole)
         part_ops: Counter = Counter()
         for spec in arch.op_specs(preset):
-            part_ops += operators(cache.get(spec, "tflite"))
+            part_ops += operator_counts(cache.get(spec, "tflite"))
         check = check_architecture(arch, preset, table, device, backend, args.workdir)
         extra, missing = net_ops - part_ops, part_ops - net_ops
         only_network += extra

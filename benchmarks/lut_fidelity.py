@@ -27,22 +27,32 @@ from hwnas.space.architecture import Architecture
 from hwnas.workflows.tables import ensure_table, open_device
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sampled_networks_parser(description: str, device: str, n: int, out: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over random networks of a space preset on one device's table."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--space", default="avatar")
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=device)
     parser.add_argument("--devices-file", type=Path, default=None, help="extra device presets (TOML)")
-    parser.add_argument("--n", type=int, default=30, help="random architectures")
+    parser.add_argument("--n", type=int, default=n, help="random architectures")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path(out))
+    return parser
 
+
+def device_table(args: argparse.Namespace):
+    """(device, backend, preset, table) of the parsed options; the table profiled and built when missing."""
     device, backend = open_device(args.device, args.devices_file)
     preset = get_preset(args.space, args.preset)
     table, _ = ensure_table(device, backend, preset, args.workdir, args.lut_dir)
+    return device, backend, preset, table
+
+
+def main() -> None:
+    args = sampled_networks_parser(__doc__.splitlines()[0], "cpu", 30, "benchmarks/out").parse_args()
+    device, backend, preset, table = device_table(args)
     rng = random.Random(args.seed)
     rows = []
     start = time.perf_counter()

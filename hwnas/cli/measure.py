@@ -109,11 +109,11 @@ def _task_lines(space) -> list[str]:
 
     presets = space.presets
     task = getattr(space.preset(presets[0]), "task", None) if presets else None
-    try:
-        cls = task_class(task) if task else None
-    except HwnasError:
+    if not task:
         return []
-    if cls is None:
+    try:
+        cls = task_class(task)
+    except HwnasError:  # a broken task plugin: `hwnas search` names it; the listing goes on
         return []
     lines = [describe_options(task, cls.Options) + " (--task-option KEY=VALUE)"]
     if cls.baselines:

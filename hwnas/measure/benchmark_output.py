@@ -313,18 +313,20 @@ def parse(output: str) -> BenchmarkOutput:
         stats = [s for s in (_result_stats(results, "Warmup"), _result_stats(results, "Inference")) if s]
     # an older build's form: no statistics line, and no `Running benchmark` line either (one without its
     # statistics line is a run cut short, not that form)
-    summary_only = not stats and not running_seen and _summary_stats(summary, num_runs)
-    if not stats and not summary_only:
+    older = None if stats or running_seen else _summary_stats(summary, num_runs)
+    if older is not None:
+        stats = [older]
+    if not stats:
         raise BenchmarkOutputError(_unreadable(texts, errors, running_seen, summary))
     return BenchmarkOutput(
-        regular=stats[-1] if stats else summary_only,
+        regular=stats[-1],
         warmup=stats[-2] if len(stats) > 1 else None,
         summary_us=summary,
         delegates=delegates,
         op_profile=op_profile,
         errors=errors,
         peak_memory_mb=memory.get("peak", memory.get("delta", memory.get("footprint"))),
-        summary_only=not stats,
+        summary_only=older is not None,
     )
 
 

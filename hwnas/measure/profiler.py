@@ -120,7 +120,7 @@ class Profiler:
             fmt, precision = self.backend.artifact_format, self.backend.precision
             self.unconvertible = self.cache.prepare(needed, fmt, precision, progress=progress)
 
-        faults = DeviceFaults(self.settings.max_device_faults)
+        faults = DeviceFaults(self.settings.max_device_faults, dev)
         if repair:
             self._calibrate("overhead", OVERHEAD_OP, report, faults)
         if todo and ref is not None:
@@ -157,7 +157,7 @@ class Profiler:
             reason = one_line(exc)
             self.store.put_failed(dev, cid, spec.key, reason, len(attempts) + 1)
             report.failed.append((spec.key, reason))
-            faults.failed(exc, dev)
+            faults.failed(exc)
             return
         finally:
             report.timed_ms += sum(m.total_ms for m in attempts)
@@ -174,7 +174,7 @@ class Profiler:
             raise
         except Exception as exc:  # e.g. a delegate that takes no part of the empty model: the ops still count
             report.calibration_failed.append(f"{kind} ({spec.key}): {one_line(exc)}")
-            faults.failed(exc, self.device.name)
+            faults.failed(exc)
             return
         faults.ok()
         report.timed_ms += m.total_ms
@@ -186,20 +186,20 @@ class DeviceFaults:
     connection): after ``limit`` of them in a row the profile stops with the cause, instead of waiting out
     every op's timeout. Any success, or a failure of the op itself, resets the count."""
 
-    def __init__(self, limit: int):
-        self.limit, self.run = limit, 0
+    def __init__(self, limit: int, device: str):
+        self.limit, self.device, self.run = limit, device, 0
 
     def ok(self) -> None:
         self.run = 0
 
-    def failed(self, exc: BaseException, device: str) -> None:
+    def failed(self, exc: BaseException) -> None:
         if not isinstance(exc, DeviceFault):
             self.run = 0
             return
         self.run += 1
         if self.run >= self.limit:
             raise DeviceFailed(
-                f"device {device} failed {self.run} runs in a row ({one_line(exc)}); stopped: check that it is "
+                f"device {self.device} failed {self.run} runs in a row ({one_line(exc)}); stopped: check that it is "
                 "awake, connected and not overheating (hwnas doctor), then re-run the same command to go on"
             )
 

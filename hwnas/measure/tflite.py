@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib import metadata
@@ -197,3 +198,10 @@ def _difference(interpreter, inputs, outputs, feeds, expected, nhwc: bool, tflit
         scale = np.abs(ref).max() + 1e-6
         worst = max(worst, min(float(np.abs(g - ref).max() / scale) for g in layouts))
     return worst
+
+
+def operator_counts(tflite_path: Path) -> Counter[str]:
+    """The operators of a .tflite file by type, as LiteRT reads them (what onnx2tf put into it)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Counter(op["op_name"] for op in Interpreter(model_path=str(tflite_path))._get_ops_details())

@@ -62,17 +62,14 @@ def build_task(space: SpacePreset, request: TaskRequest) -> Task:
 def baseline_task(encoder: str) -> type[Task]:
     """The task whose hand-designed encoders include ``encoder`` (a baseline's name -> its task)."""
     for name in discover():
-        try:
-            cls = task_class(name)
-        except HwnasError:
-            continue
-        if encoder in cls.baselines:
-            return cls
+        if encoder in _baselines_of(name):
+            return task_class(name)
     known = sorted({b for name in discover() for b in _baselines_of(name)})
     raise HwnasError(f"unknown encoder {encoder!r}; available: {', '.join(known)} or an architecture .json")
 
 
 def _baselines_of(name: str) -> tuple[str, ...]:
+    """The task's baselines; none when it does not load (a broken plugin is named where it is used)."""
     try:
         return tuple(task_class(name).baselines)
     except HwnasError:

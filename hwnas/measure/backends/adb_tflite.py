@@ -22,7 +22,7 @@ from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement
 from hwnas.measure.adb import DEFAULT_DEVICE_DIR, AdbSession, file_hash, files_hash
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.benchmark_output import BenchmarkOutput, Placement, parse
-from hwnas.measure.tflite import PRECISIONS
+from hwnas.measure.tflite import PRECISIONS, operator_counts
 
 DELEGATES = ("cpu", "gpu", "nnapi", "hexagon", "qnn")
 # How benchmark_model names each delegate in the lines that say how much of the graph it took.
@@ -361,8 +361,6 @@ class AdbTFLiteBackend(Backend):
 def _operator_count(artifact: Path) -> int | None:
     """Operators of a .tflite file as LiteRT reads it (None where LiteRT cannot say)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
-
-        return len(Interpreter(model_path=str(artifact))._get_ops_details())
+        return sum(operator_counts(artifact).values())
     except Exception:
         return None
