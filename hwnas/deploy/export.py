@@ -10,25 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from hwnas.core.errors import HwnasError
-from hwnas.measure.artifacts import export_onnx
+from hwnas.measure.artifacts import DeployedNetwork as DeployedEncoder  # noqa: F401  (its old name, kept importable)
+from hwnas.measure.artifacts import export_network_onnx
 
 EXPORT_FORMATS = ("onnx", "tflite")
-
-
-class DeployedEncoder(nn.Module):
-    """The network with positional inputs and a tuple of outputs, as ONNX wants it."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.net.encode(dict(zip(self.net.deploy_inputs(), inputs, strict=True)))
-        return tuple(out[k] for k in self.net.output_names)
 
 
 def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx", precision: str = "float32") -> Path:
@@ -40,7 +28,7 @@ def export_encoder(net: nn.Module, path: Path, fmt: str = "onnx", precision: str
     if path.suffix != f".{fmt}":
         raise HwnasError(f"the output file of a {fmt} export must end in .{fmt}, not {path.name!r}")
     onnx_path = path.with_suffix(".onnx")
-    export_onnx(DeployedEncoder(net), net.deploy_inputs(), onnx_path, list(net.output_names))
+    export_network_onnx(net, onnx_path)
     if fmt == "onnx":
         return path
     from hwnas.measure.tflite import onnx_to_tflite

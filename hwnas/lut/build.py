@@ -12,6 +12,7 @@ from typing import Any
 
 from hwnas import __version__
 from hwnas.core.errors import HwnasError, list_keys
+from hwnas.lut.network_calibration import calibrate
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import drift_summary, overhead_ms
@@ -102,4 +103,8 @@ def build_table(
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "hwnas_version": __version__,
     }
-    return LatencyTable.from_rows(rows, metadata)
+    table = LatencyTable.from_rows(rows, metadata)
+    networks = store.networks(device.name, config_id)
+    fitted = calibrate(networks, preset, lambda specs: float(table.costs_ms(specs).sum()), table.overhead_ms)
+    table.metadata["network_calibration"] = fitted.as_dict() if fitted else None
+    return table

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ConfigDict, NonNegativeFloat
+from pydantic import ConfigDict, NonNegativeFloat, PositiveFloat
 
 from hwnas.core.errors import HwnasError, MissingOpsError, list_keys
 from hwnas.core.files import staging_path, unwritable
 from hwnas.core.userfiles import Schema, parse_json, read_text, validate
+from hwnas.lut.network_calibration import NetworkCalibration
 from hwnas.ops import OpKeyError, OpSpec
 
 SCHEMA_VERSION = 1
@@ -25,12 +26,21 @@ COLUMNS = ["key", *SPEC_COLUMNS, *STAT_COLUMNS, "flops", "params"]
 # what a device's tool said besides times (empty where it said nothing; tables built before them lack them)
 EXTRA_COLUMNS = {"placement": "", "peak_memory_mb": float("nan")}
 TIME_COLUMNS = ["median_ms", "mean_ms", "iqr_ms"]
+NO_CALIBRATION = "network calibration: none (no whole networks were measured with the ops; profile again for them)"
 
 
 def table_paths(csv_path: Path) -> tuple[Path, Path, Path]:
     """(CSV, metadata JSON, parquet) of one table."""
     csv_path = Path(csv_path)
     return csv_path, csv_path.with_suffix(".json"), csv_path.with_suffix(".parquet")
+
+
+class _Calibration(Schema):
+    """What the prediction takes of a table's network calibration (the rest: its networks and validation)."""
+
+    model_config = ConfigDict(extra="allow")
+    scale: PositiveFloat
+    offset_ms: NonNegativeFloat
 
 
 class TableMetadata(Schema):
@@ -41,6 +51,7 @@ class TableMetadata(Schema):
     space: str
     preset: str
     per_inference_overhead_ms: NonNegativeFloat | None = None
+    network_calibration: _Calibration | None = None
 
 
 @dataclass
@@ -159,18 +170,38 @@ class LatencyTable:
         """The per-inference overhead every isolated run pays, as measured on the identity model."""
         return float(self.metadata.get("per_inference_overhead_ms") or 0.0)
 
+    @property
+    def network_calibration(self) -> NetworkCalibration | None:
+        """The fit on whole networks measured with the ops (None: the table was built without them)."""
+        data = self.metadata.get("network_calibration")
+        return NetworkCalibration.from_dict(data) if data else None
+
+    @property
+    def fixed_ms(self) -> float:
+        """What a network pays once, whatever its ops: the calibration's offset, else the per-inference overhead."""
+        data = self.metadata.get("network_calibration")
+        return float(data["offset_ms"]) if data else self.overhead_ms
+
     def costs_ms(self, keys: Iterable[str | OpSpec], calibrated: bool = True) -> np.ndarray:
         """Each op's own cost inside a network: its median less the per-inference overhead, never below zero
-        (an op cannot cost less than nothing, though a tiny one can measure below the identity model)."""
+        (an op cannot cost less than nothing, though a tiny one can measure below the identity model), times the
+        network calibration's scale; uncalibrated, its median."""
         lat = self.latency_ms(keys)
-        return np.maximum(lat - self.overhead_ms, 0.0) if calibrated else lat
+        if not calibrated:
+            return lat
+        data = self.metadata.get("network_calibration")
+        return np.maximum(lat - self.overhead_ms, 0.0) * (float(data["scale"]) if data else 1.0)
 
     def predict_ms(self, specs: Iterable[OpSpec], calibrated: bool = True) -> float:
-        """A network pays the overhead once plus each op's cost; uncalibrated, the plain sum of medians."""
+        """A network pays ``fixed_ms`` once plus each op's cost; uncalibrated, the plain sum of medians."""
         specs = list(specs)
         if not specs:
             return 0.0
-        return float(self.costs_ms(specs, calibrated).sum() + (self.overhead_ms if calibrated else 0.0))
+        return float(self.costs_ms(specs, calibrated).sum() + (self.fixed_ms if calibrated else 0.0))
+
+    def without_network_calibration(self) -> LatencyTable:
+        """The same table predicting as if no whole network had been measured (overhead paid once)."""
+        return LatencyTable(self.frame, {**self.metadata, "network_calibration": None})
 
     def summary(self) -> list[str]:
         m, f = self.metadata, self.frame
@@ -181,6 +212,8 @@ class LatencyTable:
             f"per-inference overhead {_ms(m.get('per_inference_overhead_ms'))}; built {m.get('built_at')} "
             f"on {m.get('host', {}).get('node', '?')}",
         ]
+        calibration = self.network_calibration
+        lines += calibration.describe() if calibration else [NO_CALIBRATION]
         lines += _extra_lines(f)
         for op, group in f.groupby("op"):
             lines.append(f"  {op:8s} {len(group):5d} ops  total {group.median_ms.sum():9.3f} ms")

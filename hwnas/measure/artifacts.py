@@ -6,13 +6,14 @@ import contextlib
 import hashlib
 import io
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from hwnas.core.errors import HwnasError
+from hwnas.core.errors import HwnasError, one_line
 from hwnas.core.files import atomic_path
 from hwnas.measure.tflite import check_precision, convert_many, converter_version, onnx_to_tflite
 from hwnas.ops import OpSpec
@@ -44,6 +45,35 @@ def export_onnx(
             output_names=list(output_names),
         )
     return path
+
+
+class DeployedNetwork(torch.nn.Module):
+    """A deployable network (``deploy_inputs()``, ``encode(inputs)``, ``output_names``) with positional inputs and a
+    tuple of outputs, as ONNX wants it."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net.encode(dict(zip(self.net.deploy_inputs(), inputs, strict=True)))
+        return tuple(out[k] for k in self.net.output_names)
+
+
+def export_network_onnx(net: torch.nn.Module, path: Path) -> Path:
+    """A deployable network as ONNX: one named input per ``deploy_inputs()`` entry, one output per output name."""
+    return export_onnx(DeployedNetwork(net), net.deploy_inputs(), path, list(net.output_names))
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network measured beside the ops of a space, so that a table can be checked and calibrated against
+    networks measured the same way, at the same time. ``build`` makes the deployable module."""
+
+    key: str  # unique within the space preset
+    role: str  # "fit" or "validate"
+    description: str  # what rebuilds it (an architecture's JSON), kept with its measurement
+    build: Callable[[], torch.nn.Module]
 
 
 def toolchain(fmt: str, precision: str = "float32") -> list[str]:
@@ -80,6 +110,39 @@ class ArtifactCache:
         if fmt == "tflite":
             return onnx_to_tflite(self.get(spec, "onnx"), path, precision)
         raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
+
+    def network_path(self, spec: NetworkSpec, fmt: str, precision: str = "float32") -> Path:
+        digest = hashlib.sha256("|".join([spec.description, *toolchain(fmt, precision)]).encode()).hexdigest()[:12]
+        return self.root / fmt / f"network-{spec.key}-{digest}.{fmt}"
+
+    def network(self, spec: NetworkSpec, fmt: str, precision: str = "float32") -> Path:
+        path = self.network_path(spec, fmt, precision)
+        if path.exists():
+            return path
+        if fmt == "onnx":
+            torch.manual_seed(0)
+            return export_network_onnx(spec.build(), path)
+        if fmt == "tflite":
+            return onnx_to_tflite(self.network(spec, "onnx"), path, precision)
+        raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
+
+    def prepare_networks(
+        self, specs: Sequence[NetworkSpec], fmt: str, precision: str = "float32", workers: int = 2
+    ) -> dict[str, str]:
+        """Create the missing network artifacts (TFLite conversions in parallel processes). Returns network key ->
+        reason for each network that could not be made."""
+        failures: dict[str, str] = {}
+        if fmt != "tflite":
+            for spec in specs:
+                try:
+                    self.network(spec, fmt, precision)
+                except Exception as exc:  # an exporter that cannot take the network: the ops still count
+                    failures[spec.key] = one_line(exc)
+            return failures
+        missing = {self.network_path(s, fmt, precision): s for s in specs}
+        missing = {path: s for path, s in missing.items() if not path.exists()}
+        jobs = [(self.network(spec, "onnx"), path) for path, spec in missing.items()]
+        return {missing[path].key: reason for path, reason in convert_many(jobs, workers, precision=precision).items()}
 
     def prepare(
         self, specs: Sequence[OpSpec], fmt: str, precision: str = "float32", workers: int = 2, progress: bool = False

@@ -32,6 +32,7 @@ class ProfileSettings:
     reference_every: PositiveInt = 25  # re-measure the reference op after this many ops
     drift_threshold: PositiveFloat = 0.1  # relative change of the reference op that counts as drift
     max_device_faults: PositiveInt = 2  # runs in a row failed by the device (hung, disconnected) that stop a profile
+    calibration_networks: NonNegativeInt = 8  # whole networks measured with a space's ops to calibrate its table
 
 
 class _DeviceFile(Schema):

@@ -21,7 +21,7 @@ from hwnas.measure.store import MeasurementStore
 from hwnas.ops import OpSpec
 
 if TYPE_CHECKING:
-    from hwnas.measure.artifacts import ArtifactCache
+    from hwnas.measure.artifacts import ArtifactCache, NetworkSpec
 
 # A model that does nothing: its latency is the fixed cost of one inference call on the backend.
 OVERHEAD_OP = OpSpec("skip", 8, 8, h=8, w=8)
@@ -43,14 +43,17 @@ class ProfileReport:
     calibration_failed: list[str] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)  # a farm: ops measured by each device
     lost: list[str] = field(default_factory=list)  # a farm: devices that went away, with why
+    networks_measured: int = 0  # whole networks measured for the table's calibration
 
     def lines(self) -> list[str]:
         out = [
             f"{self.device}: {self.total} ops, {self.already_done} already in the store, {self.measured} measured now,"
             f" {len(self.failed)} failed, {len(self.noisy)} still noisy after re-measuring; {self.wall_s:.1f} s"
         ]
+        if self.networks_measured:
+            out.append(f"  {self.networks_measured} whole networks measured for the table's calibration")
         out += [f"  failed: {key}: {reason}" for key, reason in self.failed[:10]]
-        out += [f"  calibration failed: {line}" for line in self.calibration_failed[:2]]
+        out += [f"  calibration failed: {line}" for line in self.calibration_failed[:3]]
         if self.devices:
             out.append("  by device: " + ", ".join(f"{a} {n} ops" for a, n in sorted(self.devices.items())))
         out += [f"  lost: {line} (its op went to another device)" for line in self.lost]
@@ -97,15 +100,28 @@ class Profiler:
         return self.backend.measure(artifact, s.warmup, s.runs, s.noise_threshold)
 
     def run(
-        self, specs: Sequence[OpSpec], progress: bool = True, retry_failed: bool = False, verbose: bool = False
+        self,
+        specs: Sequence[OpSpec],
+        progress: bool = True,
+        retry_failed: bool = False,
+        verbose: bool = False,
+        networks: Sequence[NetworkSpec] = (),
     ) -> ProfileReport:
-        """Measure what the store lacks of ``specs``. Drift is summed up once in the report; ``verbose`` also
+        """Measure what the store lacks of ``specs`` and of the whole ``networks`` (measured spread through the
+        ops, so that load changes touch both alike). Drift is summed up once in the report; ``verbose`` also
         prints each reference run that finds the device off its baseline."""
         self.backend.check()
         with device_lock(self.store, self.device.name):
-            return self._run(specs, progress, retry_failed, verbose)
+            return self._run(specs, progress, retry_failed, verbose, networks)
 
-    def _run(self, specs: Sequence[OpSpec], progress: bool, retry_failed: bool, verbose: bool) -> ProfileReport:
+    def _run(
+        self,
+        specs: Sequence[OpSpec],
+        progress: bool,
+        retry_failed: bool,
+        verbose: bool,
+        networks: Sequence[NetworkSpec],
+    ) -> ProfileReport:
         start = time.perf_counter()
         dev, cid = self.device.name, self.config_id
         self.store.register_config(dev, cid, {**self.backend.config(), "device": dev})
@@ -115,10 +131,18 @@ class Profiler:
         ref = reference_op(specs) if specs else None
         # a missing overhead (never measured, or its run failed) is measured again even when every op is stored
         repair = bool(specs) and overhead_ms(self.store, dev, cid) is None
+        stored = {n.key for n in self.store.networks(dev, cid)}
+        nets = [n for n in networks if n.key not in stored]
+        fmt, precision = self.backend.artifact_format, self.backend.precision
         if todo or repair:  # every artifact first: conversions (TFLite) run in parallel processes
             needed = [OVERHEAD_OP, *([ref] if ref and todo else []), *todo]
-            fmt, precision = self.backend.artifact_format, self.backend.precision
             self.unconvertible = self.cache.prepare(needed, fmt, precision, progress=progress)
+        if nets:
+            failures = self.cache.prepare_networks(nets, fmt, precision)
+            report.calibration_failed += [f"network {k}: {reason}" for k, reason in failures.items()]
+            nets = [n for n in nets if n.key not in failures]
+        # network j is measured after op slot[j] of this run: spread through it (all at the end when no op is left)
+        slots = {n.key: (j + 1) * len(todo) // (len(nets) + 1) for j, n in enumerate(nets)}
 
         faults = DeviceFaults(self.settings.max_device_faults, dev)
         if repair:
@@ -127,11 +151,15 @@ class Profiler:
             self._calibrate("reference", ref, report, faults)
 
         bar = tqdm(total=len(todo), desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
+        for net in (n for n in nets if slots[n.key] == 0):
+            self._measure_network(net, report, faults)
         window = 0  # ops measured since the last reference run
         for i, spec in enumerate(todo, start=1):
             bar.set_postfix_str(spec.key, refresh=False)
             self._measure_and_store(spec, report, faults)
             bar.update(1)
+            for net in (n for n in nets if slots[n.key] == i):
+                self._measure_network(net, report, faults)
             window += 1
             if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
                 self._calibrate("reference", ref, report, faults)
@@ -166,6 +194,25 @@ class Profiler:
         report.measured += 1
         if best.noisy:
             report.noisy.append(spec.key)
+
+    def _measure_network(self, net: NetworkSpec, report: ProfileReport, faults: DeviceFaults) -> None:
+        path = self.cache.network(net, self.backend.artifact_format, self.backend.precision)
+        s, attempts = self.settings, []
+        try:
+            best = quietest(
+                lambda: self.backend.measure(path, s.warmup, s.runs, s.noise_threshold), s.remeasure, attempts
+            )
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # the table is still built from the ops, with one network less to calibrate it
+            report.calibration_failed.append(f"network {net.key}: {one_line(exc)}")
+            faults.failed(exc)
+            return
+        finally:
+            report.timed_ms += sum(m.total_ms for m in attempts)
+        faults.ok()
+        self.store.put_network(self.device.name, self.config_id, net.key, net.role, net.description, best)
+        report.networks_measured += 1
 
     def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> None:
         try:

@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS calibration_runs (
     device TEXT NOT NULL, config_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('overhead', 'reference')),
     op_key TEXT NOT NULL, median_ms REAL NOT NULL, iqr_ms REAL NOT NULL, n INTEGER NOT NULL,
     measured_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS network_runs (
+    device TEXT NOT NULL, config_id TEXT NOT NULL, network_key TEXT NOT NULL, role TEXT NOT NULL,
+    description TEXT NOT NULL, samples_json TEXT NOT NULL, median_ms REAL NOT NULL, measured_at REAL NOT NULL,
+    PRIMARY KEY (device, config_id, network_key));
 """
 
 
@@ -42,6 +46,14 @@ class StoredResult:
     attempts: int
     error: str | None
     measured_at: float
+
+
+@dataclass(frozen=True)
+class StoredNetwork:
+    key: str
+    role: str  # "fit" or "validate"
+    description: str  # what rebuilds it (an architecture's JSON)
+    measurement: Measurement
 
 
 class MeasurementStore:
@@ -145,6 +157,23 @@ class MeasurementStore:
                 "INSERT INTO calibration_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (device, config_id, kind, op_key, m.median_ms, m.iqr_ms, m.n, time.time()),
             )
+
+    # ---- whole networks measured beside the ops (the table's network calibration) -------------------
+    def put_network(self, device: str, config_id: str, key: str, role: str, description: str, m: Measurement) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO network_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (device, config_id, key, role, description, json.dumps(m.to_json()), m.median_ms, time.time()),
+            )
+
+    def networks(self, device: str, config_id: str) -> list[StoredNetwork]:
+        """The whole networks measured with this configuration, in the order they were measured."""
+        rows = self.conn.execute(
+            "SELECT network_key, role, description, samples_json FROM network_runs WHERE device = ? AND "
+            "config_id = ? ORDER BY measured_at, rowid",
+            (device, config_id),
+        ).fetchall()
+        return [StoredNetwork(k, r, d, Measurement.from_json(json.loads(s))) for k, r, d, s in rows]
 
     def calibration(self, device: str, config_id: str, kind: str) -> list[tuple[str, float, float]]:
         """(op key, median ms, measured_at) in the order they were measured."""

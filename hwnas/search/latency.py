@@ -19,7 +19,7 @@ class LatencyModel(nn.Module):
     latency is sum p_op(o) p_in(i) p_out(j) T[o, i, j], with p_in the previous layer's width distribution —
     so the gradient reaches every op and width parameter. Pool and head depend on the last width; the stem
     and the latent regressor are constants of the resolution. With every choice certain it equals
-    ``LatencyTable.predict_ms``: the overhead once plus each op's cost."""
+    ``LatencyTable.predict_ms``: its fixed cost once plus each op's cost."""
 
     def __init__(self, preset: SpacePreset, table: LatencyTable):
         super().__init__()
@@ -29,7 +29,7 @@ class LatencyModel(nn.Module):
         self.stems: dict[int, float] = {}
         table.require(s.key for s in preset.enumerate_ops())
         merge = preset.merge_ops()
-        self.constant = table.overhead_ms + (float(table.costs_ms(merge).sum()) if merge else 0.0)
+        self.constant = table.fixed_ms + (float(table.costs_ms(merge).sum()) if merge else 0.0)
         for view, branch in preset.branches:
             for size in preset.resolutions[view]:
                 self.stems[size] = float(table.costs_ms([preset.stem_op(size)])[0])

@@ -12,6 +12,7 @@ from hwnas.core.errors import HwnasError
 from hwnas.core.files import check_writable, write_json
 from hwnas.core.measurement import Measurement
 from hwnas.lut.build import build_table, default_table_path
+from hwnas.lut.network_calibration import calibration_networks
 from hwnas.lut.table import LatencyTable
 from hwnas.measure import backends
 from hwnas.measure.artifacts import ArtifactCache
@@ -72,7 +73,8 @@ def profile_space(
     with MeasurementStore(Path(workdir) / STORE) as store:
         if farm:
             return profile_farm(device, farm, specs, store, cache, progress, retry_failed, ray_address)
-        return Profiler(device, backend, store, cache).run(specs, progress, retry_failed, verbose)
+        networks = calibration_networks(preset, device.profile.calibration_networks)
+        return Profiler(device, backend, store, cache).run(specs, progress, retry_failed, verbose, networks)
 
 
 def table_from_store(device: DevicePreset, backend: Backend, preset: Preset, workdir: Path) -> LatencyTable:

@@ -1,0 +1,156 @@
+"""Whole networks measured beside a space's ops, and the calibration a table fits on them.
+
+A sum of isolated op times misses what only a whole network has (its glue, the boundary between ops, caches
+that an isolated op keeps warm) and what changed between the ops' and the network's measurement. The profile
+therefore measures a few whole networks spread over the space's cost range, in the same run and with the same
+protocol as the ops; the table fits ``measured = scale * (sum of op costs) + offset`` on half of them and keeps
+its error on the other half — never on the networks it was fitted on — in its metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from hwnas.core.errors import HwnasError
+from hwnas.lut.fidelity import Fidelity, fidelity
+from hwnas.measure.artifacts import NetworkSpec
+from hwnas.measure.store import StoredNetwork
+from hwnas.space import Preset
+from hwnas.space.architecture import Architecture
+from hwnas.space.declared import SpacePreset
+from hwnas.space.network import ArchitectureNetwork
+
+FIT, VALIDATE = "fit", "validate"
+SEED = 2023  # the same networks on every device and every run, so tables of one space compare
+POOL_PER_NETWORK = 16  # uniform draws per network kept, before the spread over cost is taken
+
+
+def calibration_networks(preset: Preset, n: int) -> list[NetworkSpec]:
+    """``n`` architectures of the preset spread over its cost range (evenly spaced FLOPs ranks of uniform draws,
+    the cheapest and the dearest included), alternately fitted on and validated on, both ends fitted. A preset
+    that is not a declared space (no architectures) gets none."""
+    if n < 1 or not isinstance(preset, SpacePreset):
+        return []
+    rng = random.Random(SEED)
+    pool = sorted(
+        (Architecture.sample(preset, rng) for _ in range(POOL_PER_NETWORK * n)), key=lambda a: a.flops(preset)
+    )
+    picks: dict[str, Architecture] = {}
+    for i in range(n):
+        arch = pool[round(i * (len(pool) - 1) / max(n - 1, 1))]
+        picks.setdefault(arch.to_json(), arch)  # a small space can draw one architecture twice
+    specs = []
+    for i, (text, arch) in enumerate(picks.items()):
+        role = FIT if min(i, len(picks) - 1 - i) % 2 == 0 else VALIDATE
+        key = hashlib.sha256(text.encode()).hexdigest()[:12]
+        specs.append(NetworkSpec(key, role, text, partial(ArchitectureNetwork, arch, preset)))
+    return specs
+
+
+@dataclass(frozen=True)
+class NetworkCalibration:
+    """``predicted = scale * sum(op costs) + offset_ms``, fitted on ``fitted_on`` networks; ``validation`` is its
+    fidelity on the held-out networks, ``validation_before`` that of the table without it (overhead paid once)."""
+
+    scale: float
+    offset_ms: float
+    fitted_on: int
+    validation: Fidelity | None
+    validation_before: Fidelity | None
+    networks: tuple[dict[str, Any], ...] = ()  # key, role, measured_ms, op_costs_ms of each network
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "offset_ms": self.offset_ms,
+            "fitted_on": self.fitted_on,
+            "validation": _fidelity_dict(self.validation),
+            "validation_before": _fidelity_dict(self.validation_before),
+            "networks": list(self.networks),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkCalibration:
+        def fid(d: dict[str, Any] | None) -> Fidelity | None:
+            return None if d is None else Fidelity(**{k: (math.nan if v is None else v) for k, v in d.items()})
+
+        return cls(
+            float(data["scale"]),
+            float(data["offset_ms"]),
+            int(data["fitted_on"]),
+            fid(data.get("validation")),
+            fid(data.get("validation_before")),
+            tuple(data.get("networks", ())),
+        )
+
+    def describe(self) -> list[str]:
+        lines = [
+            f"network calibration: predicted = {self.scale:.3f} x op costs + {self.offset_ms:.4f} ms, fitted on "
+            f"{self.fitted_on} whole networks measured with the ops"
+        ]
+        if self.validation is None:
+            lines.append("  not validated (fewer than 2 other networks measured)")
+        else:
+            lines.append(f"  on {self.validation.n} others: {self.validation.describe()}")
+        if self.validation_before is not None:
+            lines.append(f"  uncalibrated (overhead once) on them: {self.validation_before.describe()}")
+        return lines
+
+
+def fit_scale_offset(op_costs_ms: Sequence[float], measured_ms: Sequence[float]) -> tuple[float, float]:
+    """Least squares in relative error: minimise sum((scale * c + offset) / m - 1)^2, offset >= 0 (a whole network
+    cannot pay less than nothing once). Raises HwnasError when the networks cannot fix a positive scale."""
+    c, m = np.asarray(op_costs_ms, dtype=float), np.asarray(measured_ms, dtype=float)
+    if c.size < 2 or np.ptp(c) <= 0:
+        raise HwnasError("a calibration needs at least 2 networks of different cost")
+    a = np.stack([c / m, 1 / m], axis=1)
+    (scale, offset), *_ = np.linalg.lstsq(a, np.ones_like(m), rcond=None)
+    if offset < 0:
+        scale, offset = float((c / m).sum() / ((c / m) ** 2).sum()), 0.0
+    if scale <= 0:
+        raise HwnasError(f"the networks' times do not grow with their op costs (fitted scale {scale:.3f})")
+    return float(scale), float(offset)
+
+
+def calibrate(
+    networks: Sequence[StoredNetwork], preset: Preset, op_costs: Callable[[list], float], overhead_ms: float
+) -> NetworkCalibration | None:
+    """The calibration of a table from the networks stored with its ops (those of this preset); None when fewer
+    than 2 fit networks were measured. ``op_costs`` sums the table's uncalibrated op costs of a list of specs."""
+    rows = []
+    for net in networks:
+        try:
+            arch = Architecture.from_json(net.description, f"network {net.key}")
+            if (arch.space, arch.preset) != (preset.space, preset.preset):
+                continue  # another preset profiled into the same store
+            specs = arch.op_specs(preset)  # type: ignore[arg-type]
+        except HwnasError:
+            continue  # a network of a space that changed since: not this table's
+        rows.append({"key": net.key, "role": net.role, "measured_ms": net.measurement.median_ms,
+                     "op_costs_ms": op_costs(specs)})  # fmt: skip
+    fit = [r for r in rows if r["role"] == FIT]
+    held = [r for r in rows if r["role"] == VALIDATE]
+    try:
+        scale, offset = fit_scale_offset([r["op_costs_ms"] for r in fit], [r["measured_ms"] for r in fit])
+    except HwnasError:
+        return None
+    validation = before = None
+    if len(held) >= 2:
+        measured = [r["measured_ms"] for r in held]
+        validation = fidelity([scale * r["op_costs_ms"] + offset for r in held], measured)
+        before = fidelity([r["op_costs_ms"] + overhead_ms for r in held], measured)
+    return NetworkCalibration(scale, offset, len(fit), validation, before, tuple(rows))
+
+
+def _fidelity_dict(f: Fidelity | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(f).items()}

@@ -1,0 +1,80 @@
+"""Whole networks measured with a space's ops, and the calibration the table fits on some and validates on others."""
+
+import json
+import random
+import sqlite3
+
+import numpy as np
+import pytest
+
+from hwnas.core.errors import HwnasError
+from hwnas.lut import LatencyTable
+from hwnas.lut.network_calibration import FIT, VALIDATE, calibration_networks, fit_scale_offset
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
+from tests.conftest import run_hwnas, space_command
+
+
+def test_the_fit_recovers_a_scale_and_an_offset_and_never_pays_less_than_nothing():
+    costs = np.array([0.5, 1.0, 2.0, 4.0])
+    assert fit_scale_offset(costs, 1.2 * costs + 0.3) == pytest.approx((1.2, 0.3))
+    scale, offset = fit_scale_offset(costs, 1.5 * costs - 0.2)  # a negative offset is not a fixed cost
+    assert offset == 0.0 and 1.1 < scale < 1.5
+    with pytest.raises(HwnasError, match="2 networks of different cost"):
+        fit_scale_offset([1.0, 1.0], [2.0, 2.1])
+    with pytest.raises(HwnasError, match="do not grow"):
+        fit_scale_offset([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+
+
+def test_the_networks_span_the_cost_range_and_both_ends_are_fitted():
+    preset = get_preset("avatar", "small")
+    nets = calibration_networks(preset, 8)
+    assert [n.key for n in nets] == [n.key for n in calibration_networks(preset, 8)]  # the same on every run
+    flops = [Architecture.from_json(n.description).flops(preset) for n in nets]
+    assert flops == sorted(flops) and len(set(n.key for n in nets)) == 8
+    rng = random.Random(1)
+    drawn = [Architecture.sample(preset, rng).flops(preset) for _ in range(200)]
+    assert flops[0] < np.percentile(drawn, 5) and flops[-1] > np.percentile(drawn, 95)
+    roles = [n.role for n in nets]
+    assert roles[0] == roles[-1] == FIT and roles.count(FIT) == roles.count(VALIDATE) == 4
+    assert calibration_networks(preset, 0) == []
+
+
+def test_profile_measures_the_networks_once_and_the_table_predicts_with_their_fit(tiny_lut, tmp_path):
+    work = tiny_lut["workdir"]
+    with sqlite3.connect(work / "measurements.sqlite") as db:
+        rows = db.execute("SELECT role, median_ms FROM network_runs WHERE device = 'cpu'").fetchall()
+    assert sorted(r for r, _ in rows) == [FIT] * 4 + [VALIDATE] * 4 and all(ms > 0 for _, ms in rows)
+    again = run_hwnas(*space_command("profile", workdir=work))  # resumed: nothing measured twice
+    assert again.returncode == 0 and "whole networks measured" not in again.stdout
+    with sqlite3.connect(work / "measurements.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM network_runs").fetchone()[0] == 8
+
+    table = LatencyTable.load(tiny_lut["table"])
+    fit = table.network_calibration
+    assert fit is not None and fit.fitted_on == 4 and fit.validation is not None and fit.validation.n == 4
+    preset = get_preset("avatar", "tiny")
+    arch = Architecture.sample(preset, random.Random(3))
+    specs = arch.op_specs(preset)
+    plain = table.without_network_calibration()
+    costs = plain.costs_ms(specs).sum()
+    assert table.predict_ms(specs) == pytest.approx(fit.scale * costs + fit.offset_ms)
+    stored = {r["key"]: r for r in fit.networks}
+    assert len(stored) == 8 and {r["role"] for r in stored.values()} == {FIT, VALIDATE}
+
+    shown = run_hwnas("lut", "show", str(tiny_lut["table"]))
+    assert shown.returncode == 0 and "network calibration: predicted = " in shown.stdout
+    assert "on 4 others: n=4  within ±10%" in shown.stdout
+
+
+def test_a_table_with_a_broken_calibration_is_refused_with_the_fix(tiny_lut, tmp_path):
+    table = LatencyTable.load(tiny_lut["table"])
+    table.metadata["network_calibration"] = {**table.metadata["network_calibration"], "scale": -1}
+    table.save(tmp_path / "t.csv")
+    with pytest.raises(HwnasError, match="rebuild the table with `hwnas build-lut`"):
+        LatencyTable.load(tmp_path / "t.csv")
+    meta = json.loads((tmp_path / "t.json").read_text())
+    meta["network_calibration"] = None  # tables built before calibration (or without networks) still load
+    (tmp_path / "t.json").write_text(json.dumps(meta))
+    old = LatencyTable.load(tmp_path / "t.csv")
+    assert old.network_calibration is None and old.fixed_ms == old.overhead_ms
