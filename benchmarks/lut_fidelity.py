@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hwnas.core.plots import scatter_predicted_measured
-from hwnas.deploy.endtoend import check_architecture
+from hwnas.deploy.endtoend import LatencyCheck, check_architecture
 from hwnas.lut.fidelity import fidelity_by_bin
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
@@ -52,17 +53,37 @@ def device_table(args: argparse.Namespace):
 
 
 def main() -> None:
-    args = sampled_networks_parser(__doc__.splitlines()[0], "cpu", 30, "benchmarks/out").parse_args()
+    parser = sampled_networks_parser(__doc__.splitlines()[0], "cpu", 30, "benchmarks/out")
+    parser.add_argument("--rounds", type=int, default=0, help="measurements of each network, pooled (default: the "
+                        "device's profile rounds)")  # fmt: skip
+    args = parser.parse_args()
     device, backend, preset, table = device_table(args)
     rng = random.Random(args.seed)
     overhead_only = table.without_network_calibration()
-    rows = []
+    archs = [Architecture.sample(preset, rng) for _ in range(args.n)]
+    rounds = args.rounds or device.profile.rounds
+    checks: dict[int, LatencyCheck] = {}
     start = time.perf_counter()
-    for i in tqdm(range(args.n), desc="architectures", unit="net"):
-        arch = Architecture.sample(preset, rng)
-        check = check_architecture(arch, preset, table, device, backend, args.workdir)
-        before = overhead_only.predict_ms(arch.op_specs(preset))
-        rows.append({"arch": i, "mflops": arch.flops(preset) / 1e6, **check.as_dict(), "predicted_overhead_ms": before})
+    with tqdm(total=args.n * rounds, desc="architectures", unit="net") as bar:
+        for r in range(rounds):  # the table's protocol: rounds over all networks, in a new order each, pooled
+            order = list(range(args.n))
+            if r:
+                random.Random(r).shuffle(order)
+            for i in order:
+                check = check_architecture(archs[i], preset, table, device, backend, args.workdir)
+                if i in checks:
+                    check = dataclasses.replace(check, measured=checks[i].measured.pooled(check.measured))
+                checks[i] = check
+                bar.update(1)
+    rows = [
+        {
+            "arch": i,
+            "mflops": arch.flops(preset) / 1e6,
+            **checks[i].as_dict(),
+            "predicted_overhead_ms": overhead_only.predict_ms(arch.op_specs(preset)),
+        }
+        for i, arch in enumerate(archs)
+    ]
     wall = time.perf_counter() - start
 
     measured = [r["measured_ms"] for r in rows]
@@ -88,7 +109,10 @@ def main() -> None:
         f"{args.space}/{args.preset} on {device.name}",
     )
     overhead = table.metadata.get("per_inference_overhead_ms")
-    print(f"{args.space}/{args.preset} on {device.name} ({backend.name}): {args.n} random networks, {wall:.0f} s")
+    print(
+        f"{args.space}/{args.preset} on {device.name} ({backend.name}): {args.n} random networks, {rounds} rounds, "
+        f"{wall:.0f} s"
+    )
     print(f"measured end to end: {min(measured):.3f} .. {max(measured):.3f} ms; per-inference overhead {overhead} ms")
     for line in table.network_calibration.describe() if table.network_calibration else ["no network calibration"]:
         print(line)

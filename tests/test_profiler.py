@@ -11,7 +11,7 @@ from hwnas.measure.artifacts import ArtifactCache
 from hwnas.measure.backends import create
 from hwnas.measure.calibration import drift_summary
 from hwnas.measure.devices import get_device
-from hwnas.measure.profiler import OVERHEAD_OP, Profiler
+from hwnas.measure.profiler import OVERHEAD_OP, Profiler, interleaved
 from hwnas.measure.store import MeasurementStore
 from hwnas.space import get_preset
 
@@ -19,7 +19,7 @@ from hwnas.space import get_preset
 @pytest.fixture
 def setup(tmp_path):
     device = get_device("cpu")
-    device = dataclasses.replace(device, profile=dataclasses.replace(device.profile, warmup=2, runs=10))
+    device = dataclasses.replace(device, profile=dataclasses.replace(device.profile, warmup=2, runs=10, rounds=1))
     backend = create(device.backend, device.options)
     store = MeasurementStore(tmp_path / "m.sqlite")
     cache = ArtifactCache(tmp_path / "artifacts")
@@ -140,7 +140,7 @@ class Throttling:
 def test_drift_is_reported_once_with_the_ops_it_touched(setup, capsys, verbose):
     device, backend, store, cache = setup
     # a threshold well above this machine's own noise, well below the throttle
-    settings = dataclasses.replace(device.profile, reference_every=10, drift_threshold=0.5)
+    settings = dataclasses.replace(device.profile, reference_every=10, drift_threshold=0.5, rounds=1)
     frequent = dataclasses.replace(device, profile=settings)
     specs = get_preset("avatar", "tiny").enumerate_ops()
     throttling = Throttling(backend, after=2 + 20)  # overhead, baseline reference, then 20 ops at full speed
@@ -151,7 +151,44 @@ def test_drift_is_reported_once_with_the_ops_it_touched(setup, capsys, verbose):
     assert report.drifted_ops == len(specs) - 10
     drift_lines = [line for line in report.lines() if "DRIFT" in line]
     assert len(drift_lines) == 1
-    assert f"{len(specs) - 10} of the {len(specs)} ops measured now" in drift_lines[0]
+    assert f"{len(specs) - 10} of the {len(specs)} op measurements of this run" in drift_lines[0]
     printed = capsys.readouterr()
     events = [line for line in (printed.out + printed.err).splitlines() if "drift" in line.lower()]
     assert len(events) == (4 if verbose else 0)  # the references after ops 20, 30, 40 and 45
+
+
+def test_rounds_interleave_every_op_and_network_and_resume_what_a_round_lacks(setup):
+    device, backend, store, cache = setup
+    specs = get_preset("avatar", "tiny").enumerate_ops()[:6]
+    nets = ["n1", "n2"]  # stand-ins: interleaved only orders them
+    steps = interleaved(specs, {s.key: 3 for s in specs}, nets, {"n1": 3, "n2": 1})  # type: ignore[arg-type]
+    ops = [s.key for s in steps if s not in nets]
+    assert [ops.count(s.key) for s in specs] == [3] * 6 and steps.count("n1") == 3 and steps.count("n2") == 1
+    assert ops[:6] == [s.key for s in specs] and ops[6:12] != ops[:6] and sorted(ops[6:12]) == sorted(ops[:6])
+    first = steps[: steps.index(specs[-1]) + 1]
+    assert first.index("n1") == 2 and first.index("n2") == 5  # spread through the round, not at its end
+
+    once = dataclasses.replace(device, profile=dataclasses.replace(device.profile, rounds=1))
+    Profiler(once, backend, store, cache).run(specs, progress=False)
+    cid = backend.config_id()
+    assert {r.rounds for r in store.results(device.name, cid).values()} == {1}
+    thrice = dataclasses.replace(device, profile=dataclasses.replace(device.profile, rounds=3))
+    report = Profiler(thrice, backend, store, cache).run(specs, progress=False)
+    assert report.measured == 6 and report.op_runs == 12  # the two rounds each op lacked, nothing doubled
+    stored = store.results(device.name, cid)
+    assert {r.rounds for r in stored.values()} == {3} and {r.measurement.n for r in stored.values()} == {30}
+    again = Profiler(thrice, backend, store, cache).run(specs, progress=False)
+    assert again.measured == 0 and again.op_runs == 0
+
+
+def test_pooled_measurements_join_samples_and_pool_summaries():
+    from hwnas.core.measurement import RunSummary
+
+    a, b = Measurement.from_samples([1.0, 2.0, 3.0]), Measurement.from_samples([10.0])
+    assert a.pooled(b).samples_ms == (1.0, 2.0, 3.0, 10.0) and a.pooled(b).median_ms == 2.5
+    s = Measurement.from_summary(RunSummary(n=2, mean_ms=4.0, std_ms=0.0, min_ms=4.0, max_ms=4.0, median_ms=4.0))
+    pooled = a.pooled(s)
+    assert pooled.n == 5 and pooled.mean_ms == pytest.approx((6 + 8) / 5)
+    assert pooled.summary.min_ms == 1.0 and pooled.summary.max_ms == 4.0
+    x = [1.0, 2.0, 3.0, 4.0, 4.0]
+    assert pooled.summary.std_ms == pytest.approx(float(__import__("numpy").std(x)))

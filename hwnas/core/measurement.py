@@ -89,6 +89,27 @@ class Measurement:
             return cls.from_summary(RunSummary(**data["summary"]), noise_threshold, data.get("extra"))
         return cls.from_samples(data["samples"], noise_threshold, data.get("extra"))
 
+    def pooled(self, other: Measurement) -> Measurement:
+        """This measurement and ``other`` (of the same model, taken at another time) as one: samples joined; where
+        either has only a summary, the summaries pooled (count, mean and variance exactly, min and max; the
+        median as the count-weighted mean of the two medians)."""
+        extra = {**self.extra, **other.extra}
+        if self.samples_ms and other.samples_ms:
+            return Measurement(self.samples_ms + other.samples_ms, self.noise_threshold, None, extra)
+        a, b = self.as_summary(), other.as_summary()
+        n = a.n + b.n
+        mean = (a.n * a.mean_ms + b.n * b.mean_ms) / n
+        var = sum(s.n * (s.std_ms**2 + (s.mean_ms - mean) ** 2) for s in (a, b)) / n
+        median = (a.n * self.median_ms + b.n * other.median_ms) / n
+        pooled = RunSummary(n, mean, float(np.sqrt(var)), min(a.min_ms, b.min_ms), max(a.max_ms, b.max_ms), median)
+        return Measurement((), self.noise_threshold, pooled, extra)
+
+    def as_summary(self) -> RunSummary:
+        if self.summary:
+            return self.summary
+        x = np.asarray(self.samples_ms)
+        return RunSummary(x.size, float(x.mean()), float(x.std()), float(x.min()), float(x.max()), self.median_ms)
+
     @property
     def n(self) -> int:
         return self.summary.n if self.summary else len(self.samples_ms)

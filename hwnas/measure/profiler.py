@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from hwnas.core.measurement import Measurement
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import DriftSummary, drift_summary, overhead_ms
 from hwnas.measure.devices import DevicePreset
-from hwnas.measure.store import MeasurementStore
+from hwnas.measure.store import MeasurementStore, StoredResult
 from hwnas.ops import OpSpec
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ class ProfileReport:
     timed_ms: float = 0.0  # sum of every timed run of this invocation (re-measures included)
     wall_s: float = 0.0
     drift: DriftSummary | None = None
-    drifted_ops: int | None = None  # ops of this run measured while the reference was off (None: not counted)
+    drifted_ops: int | None = None  # op measurements of this run taken while the reference was off (None: not counted)
+    op_runs: int = 0  # op measurements taken (one per op and round)
     calibration_failed: list[str] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)  # a farm: ops measured by each device
     lost: list[str] = field(default_factory=list)  # a farm: devices that went away, with why
@@ -68,8 +70,8 @@ class ProfileReport:
         if not d.drifted:
             return d.describe()
         during = (
-            f"; {self.drifted_ops} of the {self.measured} ops measured now ran while it was off by more than "
-            f"{d.threshold:.0%}, kept as measured"
+            f"; {self.drifted_ops} of the {self.op_runs} op measurements of this run were taken while it was off by "
+            f"more than {d.threshold:.0%}, kept as measured"
             if self.drifted_ops
             else ""
         )
@@ -126,13 +128,15 @@ class Profiler:
         dev, cid = self.device.name, self.config_id
         self.store.register_config(dev, cid, {**self.backend.config(), "device": dev})
         done = self.store.results(dev, cid, [s.key for s in specs])
-        todo = [s for s in specs if s.key not in done or (retry_failed and done[s.key].status == "failed")]
+        rounds = self.settings.rounds
+        left = {s.key: rounds_left(done.get(s.key), rounds, retry_failed) for s in specs}
+        todo = [s for s in specs if left[s.key]]
         report = ProfileReport(dev, cid, total=len(specs), already_done=len(specs) - len(todo), drifted_ops=0)
         ref = reference_op(specs) if specs else None
         # a missing overhead (never measured, or its run failed) is measured again even when every op is stored
         repair = bool(specs) and overhead_ms(self.store, dev, cid) is None
-        stored = {n.key for n in self.store.networks(dev, cid)}
-        nets = [n for n in networks if n.key not in stored]
+        stored = {n.key: n.rounds for n in self.store.networks(dev, cid)}
+        nets = [n for n in networks if stored.get(n.key, 0) < rounds]
         fmt, precision = self.backend.artifact_format, self.backend.precision
         if todo or repair:  # every artifact first: conversions (TFLite) run in parallel processes
             needed = [OVERHEAD_OP, *([ref] if ref and todo else []), *todo]
@@ -141,8 +145,7 @@ class Profiler:
             failures = self.cache.prepare_networks(nets, fmt, precision)
             report.calibration_failed += [f"network {k}: {reason}" for k, reason in failures.items()]
             nets = [n for n in nets if n.key not in failures]
-        # network j is measured after op slot[j] of this run: spread through it (all at the end when no op is left)
-        slots = {n.key: (j + 1) * len(todo) // (len(nets) + 1) for j, n in enumerate(nets)}
+        steps = interleaved(todo, left, nets, {n.key: rounds - stored.get(n.key, 0) for n in nets})
 
         faults = DeviceFaults(self.settings.max_device_faults, dev)
         if repair:
@@ -150,18 +153,21 @@ class Profiler:
         if todo and ref is not None:
             self._calibrate("reference", ref, report, faults)
 
-        bar = tqdm(total=len(todo), desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
-        for net in (n for n in nets if slots[n.key] == 0):
-            self._measure_network(net, report, faults)
-        window = 0  # ops measured since the last reference run
-        for i, spec in enumerate(todo, start=1):
-            bar.set_postfix_str(spec.key, refresh=False)
-            self._measure_and_store(spec, report, faults)
+        total = sum(1 for step in steps if isinstance(step, OpSpec))
+        bar = tqdm(total=total, desc=f"profile {dev}", unit="op", disable=not progress, dynamic_ncols=True)
+        window, i, measured = 0, 0, set()  # ops measured since the last reference run; op steps taken; op keys
+        for step in steps:
+            if not isinstance(step, OpSpec):
+                self._measure_network(step, report, faults)
+                continue
+            bar.set_postfix_str(step.key, refresh=False)
+            if self._measure_and_store(step, report, faults) and step.key not in measured:
+                measured.add(step.key)
+                report.measured += 1
             bar.update(1)
-            for net in (n for n in nets if slots[n.key] == i):
-                self._measure_network(net, report, faults)
-            window += 1
-            if ref is not None and (i % self.settings.reference_every == 0 or i == len(todo)):
+            i, window = i + 1, window + 1
+            report.op_runs += 1
+            if ref is not None and (i % self.settings.reference_every == 0 or i == total):
                 self._calibrate("reference", ref, report, faults)
                 drift = drift_summary(self.store, dev, cid, self.settings.drift_threshold)
                 if drift is not None and abs(drift.last_rel_change) > drift.threshold:
@@ -174,8 +180,11 @@ class Profiler:
         report.wall_s = time.perf_counter() - start
         return report
 
-    def _measure_and_store(self, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> None:
+    def _measure_and_store(self, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> bool:
+        """One round of an op, pooled with its earlier rounds in the store. False when it failed."""
         dev, cid = self.device.name, self.config_id
+        earlier = self.store.results(dev, cid, [spec.key]).get(spec.key)
+        earlier = earlier if earlier is not None and earlier.status == "ok" else None
         attempts: list[Measurement] = []
         try:
             best = quietest(lambda: self.measure_spec(spec), self.settings.remeasure, attempts)
@@ -183,19 +192,26 @@ class Profiler:
             raise
         except Exception as exc:  # recorded with its reason; the run goes on unless the device keeps failing
             reason = one_line(exc)
-            self.store.put_failed(dev, cid, spec.key, reason, len(attempts) + 1)
-            report.failed.append((spec.key, reason))
+            if earlier is None:  # a later round that fails keeps the rounds already stored
+                self.store.put_failed(dev, cid, spec.key, reason, len(attempts) + 1)
+                report.failed.append((spec.key, reason))
             faults.failed(exc)
-            return
+            return False
         finally:
             report.timed_ms += sum(m.total_ms for m in attempts)
         faults.ok()
-        self.store.put_ok(dev, cid, spec.key, best, len(attempts))
-        report.measured += 1
-        if best.noisy:
+        if earlier is not None and earlier.measurement is not None:
+            best, rounds = earlier.measurement.pooled(best), earlier.rounds + 1
+            best = Measurement(best.samples_ms, self.settings.noise_threshold, best.summary, best.extra)
+        else:
+            rounds = 1
+        self.store.put_ok(dev, cid, spec.key, best, len(attempts), rounds)
+        if rounds >= self.settings.rounds and best.noisy:
             report.noisy.append(spec.key)
+        return True
 
     def _measure_network(self, net: NetworkSpec, report: ProfileReport, faults: DeviceFaults) -> None:
+        dev, cid = self.device.name, self.config_id
         path = self.cache.network(net, self.backend.artifact_format, self.backend.precision)
         s, attempts = self.settings, []
         try:
@@ -211,8 +227,12 @@ class Profiler:
         finally:
             report.timed_ms += sum(m.total_ms for m in attempts)
         faults.ok()
-        self.store.put_network(self.device.name, self.config_id, net.key, net.role, net.description, best)
-        report.networks_measured += 1
+        earlier = {n.key: n for n in self.store.networks(dev, cid)}.get(net.key)
+        rounds = 1 if earlier is None else earlier.rounds + 1
+        best = best if earlier is None else earlier.measurement.pooled(best)
+        self.store.put_network(dev, cid, net.key, net.role, net.description, best, rounds)
+        if rounds == 1:
+            report.networks_measured += 1
 
     def _calibrate(self, kind: str, spec: OpSpec, report: ProfileReport, faults: DeviceFaults) -> None:
         try:
@@ -249,6 +269,34 @@ class DeviceFaults:
                 f"device {self.device} failed {self.run} runs in a row ({one_line(exc)}); stopped: check that it is "
                 "awake, connected and not overheating (hwnas doctor), then re-run the same command to go on"
             )
+
+
+def rounds_left(stored: StoredResult | None, rounds: int, retry_failed: bool) -> int:
+    """How many more rounds an op needs: all of them when never measured (or failed and retried), none when it
+    failed, else what its stored rounds lack."""
+    if stored is None or (retry_failed and stored.status == "failed"):
+        return rounds
+    return 0 if stored.status == "failed" else max(rounds - stored.rounds, 0)
+
+
+def interleaved(
+    ops: Sequence[OpSpec], ops_left: dict[str, int], nets: Sequence[NetworkSpec], nets_left: dict[str, int]
+) -> list[OpSpec | NetworkSpec]:
+    """The order of a profile: round after round, each over the ops that still need it (the first in the given
+    order, later ones shuffled, reproducibly), with the networks that need the round spread evenly through it —
+    so that a change of load or temperature touches every op and network alike instead of a block of them."""
+    steps: list[OpSpec | NetworkSpec] = []
+    for r in range(max([*ops_left.values(), *nets_left.values(), 0])):
+        these = [s for s in ops if ops_left[s.key] > r]
+        if r:
+            random.Random(r).shuffle(these)
+        here = [n for n in nets if nets_left[n.key] > r]
+        slots = [(j + 1) * len(these) // (len(here) + 1) for j in range(len(here))]
+        for i in range(len(these) + 1):
+            steps += [n for n, slot in zip(here, slots, strict=True) if slot == i]
+            if i < len(these):
+                steps.append(these[i])
+    return steps
 
 
 def quietest(measure: Callable[[], Measurement], remeasure: int, attempts: list[Measurement]) -> Measurement:

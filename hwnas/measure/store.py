@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS calibration_runs (
 CREATE TABLE IF NOT EXISTS network_runs (
     device TEXT NOT NULL, config_id TEXT NOT NULL, network_key TEXT NOT NULL, role TEXT NOT NULL,
     description TEXT NOT NULL, samples_json TEXT NOT NULL, median_ms REAL NOT NULL, measured_at REAL NOT NULL,
-    PRIMARY KEY (device, config_id, network_key));
+    rounds INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (device, config_id, network_key));
 """
 
 
@@ -46,6 +46,7 @@ class StoredResult:
     attempts: int
     error: str | None
     measured_at: float
+    rounds: int = 1  # interleaved rounds whose samples the measurement pools
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StoredNetwork:
     role: str  # "fit" or "validate"
     description: str  # what rebuilds it (an architecture's JSON)
     measurement: Measurement
+    rounds: int = 1
 
 
 class MeasurementStore:
@@ -65,6 +67,10 @@ class MeasurementStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no commit
             self.conn.executescript(SCHEMA)
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(measurements)")}
+            if "rounds" not in columns:  # a store written before measurements came in rounds: each was one
+                with self.conn:
+                    self.conn.execute("ALTER TABLE measurements ADD COLUMN rounds INTEGER NOT NULL DEFAULT 1")
         except sqlite3.DatabaseError as exc:
             raise HwnasError(f"measurement store {self.path} is unreadable ({exc}); move it aside and re-run") from None
 
@@ -101,10 +107,12 @@ class MeasurementStore:
         return json.loads(row[0])
 
     # ---- op measurements --------------------------------------------------------------------------
-    def put_ok(self, device: str, config_id: str, op_key: str, m: Measurement, attempts: int) -> None:
+    def put_ok(self, device: str, config_id: str, op_key: str, m: Measurement, attempts: int, rounds: int = 1) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                "INSERT OR REPLACE INTO measurements (device, config_id, op_key, status, samples_json, median_ms, "
+                "mean_ms, iqr_ms, n, noisy, attempts, error, measured_at, rounds) "
+                "VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     device,
                     config_id,
@@ -117,14 +125,15 @@ class MeasurementStore:
                     int(m.noisy),
                     attempts,
                     time.time(),
+                    rounds,
                 ),
             )
 
     def put_failed(self, device: str, config_id: str, op_key: str, error: str, attempts: int = 1) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, 'failed', NULL, NULL, NULL, NULL, NULL, NULL,"
-                " ?, ?, ?)",
+                "INSERT OR REPLACE INTO measurements (device, config_id, op_key, status, attempts, error, measured_at) "
+                "VALUES (?, ?, ?, 'failed', ?, ?, ?)",
                 (device, config_id, op_key, attempts, error, time.time()),
             )
 
@@ -137,17 +146,17 @@ class MeasurementStore:
     ) -> dict[str, StoredResult]:
         """Stored results; their Measurements judge noise by ``noise_threshold`` (the device's)."""
         rows = self.conn.execute(
-            "SELECT op_key, status, samples_json, attempts, error, measured_at FROM measurements "
+            "SELECT op_key, status, samples_json, attempts, error, measured_at, rounds FROM measurements "
             "WHERE device = ? AND config_id = ?",
             (device, config_id),
         ).fetchall()
         wanted = set(keys) if keys is not None else None
         out = {}
-        for key, status, samples, attempts, error, at in rows:
+        for key, status, samples, attempts, error, at, rounds in rows:
             if wanted is not None and key not in wanted:
                 continue
             m = Measurement.from_json(json.loads(samples), noise_threshold) if samples else None
-            out[key] = StoredResult(key, status, m, attempts, error, at)
+            out[key] = StoredResult(key, status, m, attempts, error, at, rounds)
         return out
 
     # ---- calibration: per-inference overhead and the drift reference ------------------------------
@@ -159,21 +168,23 @@ class MeasurementStore:
             )
 
     # ---- whole networks measured beside the ops (the table's network calibration) -------------------
-    def put_network(self, device: str, config_id: str, key: str, role: str, description: str, m: Measurement) -> None:
+    def put_network(
+        self, device: str, config_id: str, key: str, role: str, description: str, m: Measurement, rounds: int = 1
+    ) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO network_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (device, config_id, key, role, description, json.dumps(m.to_json()), m.median_ms, time.time()),
+                "INSERT OR REPLACE INTO network_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (device, config_id, key, role, description, json.dumps(m.to_json()), m.median_ms, time.time(), rounds),
             )
 
     def networks(self, device: str, config_id: str) -> list[StoredNetwork]:
         """The whole networks measured with this configuration, in the order they were measured."""
         rows = self.conn.execute(
-            "SELECT network_key, role, description, samples_json FROM network_runs WHERE device = ? AND "
+            "SELECT network_key, role, description, samples_json, rounds FROM network_runs WHERE device = ? AND "
             "config_id = ? ORDER BY measured_at, rowid",
             (device, config_id),
         ).fetchall()
-        return [StoredNetwork(k, r, d, Measurement.from_json(json.loads(s))) for k, r, d, s in rows]
+        return [StoredNetwork(k, r, d, Measurement.from_json(json.loads(s)), n) for k, r, d, s, n in rows]
 
     def calibration(self, device: str, config_id: str, kind: str) -> list[tuple[str, float, float]]:
         """(op key, median ms, measured_at) in the order they were measured."""
