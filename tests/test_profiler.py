@@ -7,12 +7,13 @@ import pytest
 from hwnas.core.errors import HwnasError
 from hwnas.core.measurement import Measurement
 from hwnas.lut import build_table
-from hwnas.measure.artifacts import ArtifactCache
+from hwnas.measure.artifacts import ArtifactCache, NetworkSpec
 from hwnas.measure.backends import create
 from hwnas.measure.calibration import drift_summary
 from hwnas.measure.devices import get_device
 from hwnas.measure.profiler import OVERHEAD_OP, Profiler, interleaved
 from hwnas.measure.store import MeasurementStore
+from hwnas.ops import OpSpec
 from hwnas.space import get_preset
 
 
@@ -160,13 +161,13 @@ def test_drift_is_reported_once_with_the_ops_it_touched(setup, capsys, verbose):
 def test_rounds_interleave_every_op_and_network_and_resume_what_a_round_lacks(setup):
     device, backend, store, cache = setup
     specs = get_preset("avatar", "tiny").enumerate_ops()[:6]
-    nets = ["n1", "n2"]  # stand-ins: interleaved only orders them
-    steps = interleaved(specs, {s.key: 3 for s in specs}, nets, {"n1": 3, "n2": 1})  # type: ignore[arg-type]
-    ops = [s.key for s in steps if s not in nets]
-    assert [ops.count(s.key) for s in specs] == [3] * 6 and steps.count("n1") == 3 and steps.count("n2") == 1
+    n1, n2 = (NetworkSpec(key, "fit", "", lambda: None) for key in ("n1", "n2"))  # interleaved only orders them
+    steps = interleaved(specs, {s.key: 3 for s in specs}, [n1, n2], {"n1": 3, "n2": 1})
+    ops = [s.key for s in steps if isinstance(s, OpSpec)]
+    assert [ops.count(s.key) for s in specs] == [3] * 6 and steps.count(n1) == 3 and steps.count(n2) == 1
     assert ops[:6] == [s.key for s in specs] and ops[6:12] != ops[:6] and sorted(ops[6:12]) == sorted(ops[:6])
     first = steps[: steps.index(specs[-1]) + 1]
-    assert first.index("n1") == 2 and first.index("n2") == 5  # spread through the round, not at its end
+    assert first.index(n1) == 2 and first.index(n2) == 5  # spread through the round, not at its end
 
     once = dataclasses.replace(device, profile=dataclasses.replace(device.profile, rounds=1))
     Profiler(once, backend, store, cache).run(specs, progress=False)

