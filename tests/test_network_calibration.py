@@ -15,11 +15,12 @@ from hwnas.space.architecture import Architecture
 from tests.conftest import run_hwnas, space_command
 
 
-def test_the_fit_recovers_a_scale_and_an_offset_and_never_pays_less_than_nothing():
+def test_the_fit_recovers_a_scale_and_an_offset_and_keeps_the_cheap_end_positive():
     costs = np.array([0.5, 1.0, 2.0, 4.0])
     assert fit_scale_offset(costs, 1.2 * costs + 0.3) == pytest.approx((1.2, 0.3))
-    scale, offset = fit_scale_offset(costs, 1.5 * costs - 0.2)  # a negative offset is not a fixed cost
-    assert offset == 0.0 and 1.1 < scale < 1.5
+    assert fit_scale_offset(costs, 1.5 * costs - 0.2) == pytest.approx((1.5, -0.2))  # ops' isolation costs
+    scale, offset = fit_scale_offset(costs, 1.5 * costs - 0.7)  # would predict the cheapest at 0.05 ms
+    assert scale * costs.min() + offset == pytest.approx(costs.min() / 2) and scale > 1
     with pytest.raises(HwnasError, match="2 networks of different cost"):
         fit_scale_offset([1.0, 1.0], [2.0, 2.1])
     with pytest.raises(HwnasError, match="do not grow"):
@@ -44,15 +45,15 @@ def test_profile_measures_the_networks_once_and_the_table_predicts_with_their_fi
     work = tiny_lut["workdir"]
     with sqlite3.connect(work / "measurements.sqlite") as db:
         rows = db.execute("SELECT role, median_ms FROM network_runs WHERE device = 'cpu'").fetchall()
-    assert sorted(r for r, _ in rows) == [FIT] * 4 + [VALIDATE] * 4 and all(ms > 0 for _, ms in rows)
+    assert sorted(r for r, _ in rows) == [FIT] * 6 + [VALIDATE] * 6 and all(ms > 0 for _, ms in rows)
     again = run_hwnas(*space_command("profile", workdir=work))  # resumed: nothing measured twice
     assert again.returncode == 0 and "whole networks measured" not in again.stdout
     with sqlite3.connect(work / "measurements.sqlite") as db:
-        assert db.execute("SELECT count(*) FROM network_runs").fetchone()[0] == 8
+        assert db.execute("SELECT count(*) FROM network_runs").fetchone()[0] == 12
 
     table = LatencyTable.load(tiny_lut["table"])
     fit = table.network_calibration
-    assert fit is not None and fit.fitted_on == 4 and fit.validation is not None and fit.validation.n == 4
+    assert fit is not None and fit.fitted_on == 6 and fit.validation is not None and fit.validation.n == 6
     preset = get_preset("avatar", "tiny")
     arch = Architecture.sample(preset, random.Random(3))
     specs = arch.op_specs(preset)
@@ -60,11 +61,11 @@ def test_profile_measures_the_networks_once_and_the_table_predicts_with_their_fi
     costs = plain.costs_ms(specs).sum()
     assert table.predict_ms(specs) == pytest.approx(fit.scale * costs + fit.offset_ms)
     stored = {r["key"]: r for r in fit.networks}
-    assert len(stored) == 8 and {r["role"] for r in stored.values()} == {FIT, VALIDATE}
+    assert len(stored) == 12 and {r["role"] for r in stored.values()} == {FIT, VALIDATE}
 
     shown = run_hwnas("lut", "show", str(tiny_lut["table"]))
     assert shown.returncode == 0 and "network calibration: predicted = " in shown.stdout
-    assert "on 4 others: n=4  within ±10%" in shown.stdout
+    assert "on 6 others: n=6  within ±10%" in shown.stdout
 
 
 def test_a_table_with_a_broken_calibration_is_refused_with_the_fix(tiny_lut, tmp_path):

@@ -106,17 +106,23 @@ class NetworkCalibration:
 
 
 def fit_scale_offset(op_costs_ms: Sequence[float], measured_ms: Sequence[float]) -> tuple[float, float]:
-    """Least squares in relative error: minimise sum((scale * c + offset) / m - 1)^2, offset >= 0 (a whole network
-    cannot pay less than nothing once). Raises HwnasError when the networks cannot fix a positive scale."""
+    """Least squares in relative error: minimise sum((scale * c + offset) / m - 1)^2. The offset may be negative —
+    each isolated op pays a little that a network does not (its own call, its input written), and a space's
+    networks hold about the same number of ops — but never so far that the cheapest fitted network would be
+    predicted below half its op costs (the cheap end of a space stays positive). Raises HwnasError when the
+    networks cannot fix a positive scale."""
     c, m = np.asarray(op_costs_ms, dtype=float), np.asarray(measured_ms, dtype=float)
     if c.size < 2 or np.ptp(c) <= 0:
         raise HwnasError("a calibration needs at least 2 networks of different cost")
     a = np.stack([c / m, 1 / m], axis=1)
     (scale, offset), *_ = np.linalg.lstsq(a, np.ones_like(m), rcond=None)
-    if offset < 0:
-        scale, offset = float((c / m).sum() / ((c / m) ** 2).sum()), 0.0
     if scale <= 0:
         raise HwnasError(f"the networks' times do not grow with their op costs (fitted scale {scale:.3f})")
+    low = c.min() / 2
+    if scale * c.min() + offset < low:  # on the bound: predictions low + scale * (c - c_min), the scale refitted
+        d = (c - c.min()) / m
+        scale = float((d * (1 - low / m)).sum() / (d**2).sum())
+        offset = low - scale * c.min()
     return float(scale), float(offset)
 
 

@@ -32,7 +32,7 @@ class ProfileSettings:
     reference_every: PositiveInt = 25  # re-measure the reference op after this many ops
     drift_threshold: PositiveFloat = 0.1  # relative change of the reference op that counts as drift
     max_device_faults: PositiveInt = 2  # runs in a row failed by the device (hung, disconnected) that stop a profile
-    calibration_networks: NonNegativeInt = 8  # whole networks measured with a space's ops to calibrate its table
+    calibration_networks: NonNegativeInt = 12  # whole networks measured with a space's ops to calibrate its table
     rounds: PositiveInt = 1  # passes over every op and network, in a new order each, pooled: drift touches all alike
 
 
