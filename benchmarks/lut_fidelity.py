@@ -69,6 +69,7 @@ def main() -> None:
     overhead_only = table.without_network_calibration()
     archs = [Architecture.sample(preset, rng) for _ in range(args.n)]
     rounds = args.rounds or device.profile.rounds
+    device = dataclasses.replace(device, profile=dataclasses.replace(device.profile, rounds=1))  # rounds: below
     checks: dict[int, LatencyCheck] = {}
     refs = reference_networks(table, preset, device, backend, args.workdir)
     again: dict[str, Measurement] = {}  # the table's calibration networks, measured again beside the checks

@@ -25,8 +25,9 @@ from hwnas.space.network import ArchitectureNetwork
 
 def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, workdir: Path) -> Measurement:
     """Export into ``<workdir>/models`` (cached by structure) and measure end to end with the device's backend
-    and profile settings, in a fresh process: right after training, torch's spinning worker threads would
-    slow an in-process measurement by half. Weights do not matter for latency."""
+    and profile settings — as many rounds as its ops were measured in, pooled — each in a fresh process: right
+    after training, torch's spinning worker threads would slow an in-process measurement by half. Weights do not
+    matter for latency."""
     fmt = backend.artifact_format
     if fmt not in EXPORT_FORMATS:
         raise HwnasError(f"backend {backend.name!r} takes .{fmt} models, which hwnas cannot export")
@@ -35,7 +36,10 @@ def measure_encoder(net: nn.Module, device: DevicePreset, backend: Backend, work
     path = Path(workdir) / "models" / f"encoder-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:16]}.{fmt}"
     if not path.exists():
         export_encoder(net, path, fmt, backend.precision)
-    return measure_in_fresh_process(backend, device, path)
+    measured = measure_in_fresh_process(backend, device, path)
+    for _ in range(device.profile.rounds - 1):
+        measured = measured.pooled(measure_in_fresh_process(backend, device, path))
+    return measured
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hwnas import __version__
 from hwnas.core.errors import HwnasError, list_keys
-from hwnas.lut.network_calibration import calibrate
+from hwnas.lut.network_calibration import calibrate, calibration_networks
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import drift_summary, overhead_ms
@@ -104,7 +104,8 @@ def build_table(
         "hwnas_version": __version__,
     }
     table = LatencyTable.from_rows(rows, metadata)
-    networks = store.networks(device.name, config_id)
+    wanted = {n.key for n in calibration_networks(preset, device.profile.calibration_networks)}
+    networks = [n for n in store.networks(device.name, config_id) if n.key in wanted]  # today's set only
     fitted = calibrate(networks, preset, lambda specs: float(table.costs_ms(specs).sum()), table.overhead_ms)
     table.metadata["network_calibration"] = fitted.as_dict() if fitted else None
     return table

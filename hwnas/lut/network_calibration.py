@@ -26,6 +26,7 @@ from hwnas.measure.store import StoredNetwork
 from hwnas.space import Preset
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
+from hwnas.space.extremes import extreme_architecture
 from hwnas.space.network import ArchitectureNetwork
 
 FIT, VALIDATE = "fit", "validate"
@@ -34,18 +35,20 @@ POOL_PER_NETWORK = 16  # uniform draws per network kept, before the spread over 
 
 
 def calibration_networks(preset: Preset, n: int) -> list[NetworkSpec]:
-    """``n`` architectures of the preset spread over its cost range (evenly spaced FLOPs ranks of uniform draws,
-    the cheapest and the dearest included), alternately fitted on and validated on, both ends fitted. A preset
-    that is not a declared space (no architectures) gets none."""
+    """``n`` architectures of the preset spread over its cost range: the space's least in FLOPs (a search for a
+    speed-up lands near it, below any random draw) and evenly spaced FLOPs ranks of uniform draws up to the
+    dearest draw; alternately fitted on and validated on, both ends fitted. (The space's greatest in FLOPs is left
+    out: its large ops run in a network as fast as alone, unlike every other network's, and a single scale fitted
+    on it misses the rest.) A preset that is not a declared space (no architectures) gets none."""
     if n < 1 or not isinstance(preset, SpacePreset):
         return []
     rng = random.Random(SEED)
     pool = sorted(
         (Architecture.sample(preset, rng) for _ in range(POOL_PER_NETWORK * n)), key=lambda a: a.flops(preset)
     )
+    draws = [pool[round(i * (len(pool) - 1) / max(n - 1, 1))] for i in range(1, n)]
     picks: dict[str, Architecture] = {}
-    for i in range(n):
-        arch = pool[round(i * (len(pool) - 1) / max(n - 1, 1))]
+    for arch in sorted([extreme_architecture(preset), *draws], key=lambda a: a.flops(preset)):
         picks.setdefault(arch.to_json(), arch)  # a small space can draw one architecture twice
     specs = []
     for i, (text, arch) in enumerate(picks.items()):

@@ -1,65 +1,22 @@
-"""The fastest and the slowest architecture of a space under a latency table, found exactly.
-
-A branch's cost is its stem, each layer's cost given its input and output width, and its head given the last
-width: a chain, so dynamic programming over the width of each layer finds the cheapest (or dearest) choices
-per branch and resolution; the views' resolutions then add independently. The search uses them to refuse a
-target the space cannot reach, and ``reference = "largest"`` uses the slowest one as a space's reference.
+"""The fastest and the slowest architecture of a space under a latency table (``hwnas.space.extremes`` with the
+table's op costs). The search uses them to refuse a target the space cannot reach, and ``reference = "largest"``
+uses the slowest one as a space's reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hwnas.lut.table import LatencyTable
-from hwnas.space.architecture import Architecture, BranchChoice, LayerChoice
+from hwnas.space import extremes
+from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 
 
 def extreme_architecture(preset: SpacePreset, table: LatencyTable, slowest: bool = False) -> Architecture:
     """The architecture the table predicts fastest (or slowest)."""
-    better: Callable[[float, float], bool] = (lambda a, b: a > b) if slowest else (lambda a, b: a < b)
-    resolutions, branches = {}, {}
-    for view, names in preset.views.items():
-        best = None
-        for size in preset.resolutions[view]:
-            chains = [_branch_chain(preset, table, branch, size, better) for branch in names]
-            cost = sum(c for c, _ in chains)
-            if best is None or better(cost, best[0]):
-                best = (cost, size, [layers for _, layers in chains])
-        assert best is not None
-        resolutions[view] = best[1]
-        for branch, layers in zip(names, best[2], strict=True):
-            branches[(view, branch)] = BranchChoice(view, branch, tuple(layers))
-    return Architecture(preset.space, preset.preset, resolutions, tuple(branches[b] for b in preset.branches))
+    return extremes.extreme_architecture(preset, table.costs_ms, dearest=slowest)
 
 
 def latency_range(preset: SpacePreset, table: LatencyTable) -> tuple[float, float]:
     """(fastest, slowest) predicted latency of the space, in ms."""
     fast, slow = (extreme_architecture(preset, table, s) for s in (False, True))
     return table.predict_ms(fast.op_specs(preset)), table.predict_ms(slow.op_specs(preset))
-
-
-def _branch_chain(preset, table, branch, size, better) -> tuple[float, list[LayerChoice]]:
-    """The best cost of one branch at one input resolution, and its layer choices."""
-    candidates = preset.layer_candidates(size)
-    final = preset.final_size(size)
-    # state: width after the layer -> (cost so far, choices so far)
-    states = {preset.stem.width: (float(table.costs_ms([preset.stem_op(size)])[0]), [])}
-    for layer in candidates:
-        nxt: dict[int, tuple[float, list[LayerChoice]]] = {}
-        for cin, (cost, choices) in states.items():
-            for template in layer.ops:
-                outs = table.costs_ms(
-                    [template.instantiate(cin, c, layer.stride, layer.size) for c in layer.out_widths]
-                )
-                for cout, c in zip(layer.out_widths, outs, strict=True):
-                    total = cost + float(c)
-                    if cout not in nxt or better(total, nxt[cout][0]):
-                        nxt[cout] = (total, [*choices, LayerChoice(template.name, cout)])
-        states = nxt
-    ends = [(cost + float(table.costs_ms(preset.head(branch, w, final)).sum()), ch) for w, (cost, ch) in states.items()]
-    best = ends[0]
-    for end in ends[1:]:
-        if better(end[0], best[0]):
-            best = end
-    return best
