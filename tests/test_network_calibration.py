@@ -74,6 +74,9 @@ def test_a_table_with_a_broken_calibration_is_refused_with_the_fix(tiny_lut, tmp
     table.save(tmp_path / "t.csv")
     with pytest.raises(HwnasError, match="rebuild the table with `hwnas build-lut`"):
         LatencyTable.load(tmp_path / "t.csv")
+    table.metadata["network_calibration"] = {**table.metadata["network_calibration"], "scale": 1.2, "offset_ms": -0.01}
+    table.save(tmp_path / "t.csv")  # a negative offset is a fit's right (what isolated ops pay and networks do not)
+    assert LatencyTable.load(tmp_path / "t.csv").fixed_ms == -0.01
     meta = json.loads((tmp_path / "t.json").read_text())
     meta["network_calibration"] = None  # tables built before calibration (or without networks) still load
     (tmp_path / "t.json").write_text(json.dumps(meta))

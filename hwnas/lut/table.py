@@ -40,7 +40,7 @@ class _Calibration(Schema):
 
     model_config = ConfigDict(extra="allow")
     scale: PositiveFloat
-    offset_ms: NonNegativeFloat
+    offset_ms: float  # negative where isolated ops pay what a network does not
 
 
 class TableMetadata(Schema):
