@@ -148,7 +148,8 @@ def test_profile_quest2_builds_the_full_tiny_table(peer, binary, workdir, tmp_pa
     assert "host" not in config["options"] and "binary" not in config["options"]
     assert len(rows) == 45 and all("summary" in json.loads(s) for (s,) in rows)  # benchmark_model's statistics
     pushed = len(peer.pushes)
-    assert pushed == 1 + 45 + 1  # the binary once, each op once, the overhead model once
+    # the binary once, each op once, the overhead model once, each calibration network once
+    assert pushed == 1 + 45 + 1 + 12
 
     # the same device by another address: nothing measured or pushed again
     extra[1] = f"localhost:{peer.port}"

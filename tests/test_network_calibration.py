@@ -25,6 +25,8 @@ def test_the_fit_recovers_a_scale_and_an_offset_and_keeps_the_cheap_end_positive
         fit_scale_offset([1.0, 1.0], [2.0, 2.1])
     with pytest.raises(HwnasError, match="do not grow"):
         fit_scale_offset([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    with pytest.raises(HwnasError, match="do not grow"):  # a positive scale only by a negative offset
+        fit_scale_offset([1.0, 1.1, 1.2, 3.0], [0.1, 0.4, 0.5, 0.3])
 
 
 def test_the_networks_span_the_cost_range_and_both_ends_are_fitted():

@@ -126,6 +126,8 @@ def fit_scale_offset(op_costs_ms: Sequence[float], measured_ms: Sequence[float])
         d = (c - c.min()) / m
         scale = float((d * (1 - low / m)).sum() / (d**2).sum())
         offset = low - scale * c.min()
+        if scale <= 0:
+            raise HwnasError("the networks' times do not grow with their op costs once the cheap end is held up")
     return float(scale), float(offset)
 
 
