@@ -101,30 +101,23 @@ class ArtifactCache:
         return self.root / fmt / f"{spec.key}-{self.fingerprint(spec, fmt, precision)}.{fmt}"
 
     def get(self, spec: OpSpec, fmt: str, precision: str = "float32") -> Path:
-        path = self.path(spec, fmt, precision)
-        if path.exists():
-            return path
-        if fmt == "onnx":
-            torch.manual_seed(int(self.fingerprint(spec, fmt), 16) % 2**31)
+        def export(path: Path) -> Path:
+            torch.manual_seed(int(self.fingerprint(spec, "onnx"), 16) % 2**31)
             return export_onnx(spec.build_module(), {"input": spec.input_shape}, path)
-        if fmt == "tflite":
-            return onnx_to_tflite(self.get(spec, "onnx"), path, precision)
-        raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
+
+        return _made(self.path(spec, fmt, precision), fmt, precision, export, lambda: self.get(spec, "onnx"))
 
     def network_path(self, spec: NetworkSpec, fmt: str, precision: str = "float32") -> Path:
         digest = hashlib.sha256("|".join([spec.description, *toolchain(fmt, precision)]).encode()).hexdigest()[:12]
         return self.root / fmt / f"network-{spec.key}-{digest}.{fmt}"
 
     def network(self, spec: NetworkSpec, fmt: str, precision: str = "float32") -> Path:
-        path = self.network_path(spec, fmt, precision)
-        if path.exists():
-            return path
-        if fmt == "onnx":
+        def export(path: Path) -> Path:
             torch.manual_seed(0)
             return export_network_onnx(spec.build(), path)
-        if fmt == "tflite":
-            return onnx_to_tflite(self.network(spec, "onnx"), path, precision)
-        raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
+
+        path = self.network_path(spec, fmt, precision)
+        return _made(path, fmt, precision, export, lambda: self.network(spec, "onnx"))
 
     def prepare_networks(
         self, specs: Sequence[NetworkSpec], fmt: str, precision: str = "float32", workers: int = 2
@@ -158,3 +151,14 @@ class ArtifactCache:
         with bar:
             failures = convert_many(jobs, workers, on_done=lambda: bar.update(1), precision=precision)
         return {missing[path].key: reason for path, reason in failures.items()}
+
+
+def _made(path: Path, fmt: str, precision: str, export: Callable[[Path], Path], onnx: Callable[[], Path]) -> Path:
+    """The artifact at ``path``: kept, exported (ONNX), or converted from the ONNX one (TFLite)."""
+    if path.exists():
+        return path
+    if fmt == "onnx":
+        return export(path)
+    if fmt == "tflite":
+        return onnx_to_tflite(onnx(), path, precision)
+    raise HwnasError(f"no exporter for artifact format {fmt!r} yet; backends that consume it cannot run")
