@@ -1,24 +1,27 @@
 """Regression guard of the tables (issue 38): on a shared machine, the tiny preset's table still predicts whole
 networks it never saw — on onnxruntime and on LiteRT — within a bound loose enough for the host's noise and
-tight enough that a systematic miss of 25 % (what a changed export or profiler once caused, unnoticed) fails."""
+tight enough that a systematic miss of 25 % (what a changed export or profiler once caused, unnoticed) fails.
+
+A shared host's speed moves by tens of per cent between processes seconds apart (tiny networks of ~50 us on
+this VM: 0.047 ms in one process, 0.072 ms in the next), so the networks are measured in the same processes as
+the table's calibration networks and compared at the host's speed of the moment (``check_at_host_speed``). In
+six such runs (fresh profiles, both backends) the median error at host speed was -10 .. +5 %, against -40 ..
++81 % without the host's speed: a table 25 % off lands outside the bound in all but the worst of them."""
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 
 import pytest
 
-from hwnas.deploy.endtoend import check_architecture
+from hwnas.deploy.endtoend import check_at_host_speed
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.tables import open_device, table_from_store
 
-BOUND = 0.15  # on the median error of independent networks, and on the calibration's validation bias
-# whole networks against the op sum measured in the same profile: on tiny onnxruntime ops (microseconds) the sum
-# over-predicts by 15-35 %, which the calibration absorbs; a factor of 2 means the export or profiler broke
-SCALE_BOUND = 2.0
+BOUND = 0.15  # on the median error of independent networks at host speed
+NETWORKS, ROUNDS = 8, 5  # one fresh process per round measures all of them beside the calibration networks
 
 
 @pytest.mark.parametrize("device_name, fixture", [("cpu", "tiny_lut"), ("cpu-tflite", "tflite_tiny")])
@@ -27,15 +30,11 @@ def test_the_tiny_table_predicts_networks_it_never_saw(device_name, fixture, req
     device, backend = open_device(device_name)
     preset = get_preset("avatar", "tiny")
     table = table_from_store(device, backend, preset, workdir)
-
-    fit = table.network_calibration
-    assert fit is not None and fit.validation is not None, "the profile measured no calibration networks"
-    assert abs(math.log(fit.scale)) < math.log(SCALE_BOUND), f"whole networks / op sum = {fit.scale:.2f}"
-    assert abs(fit.validation.bias) < BOUND, fit.describe()
+    assert table.network_calibration is not None, "the profile measured no calibration networks"
 
     rng = random.Random(38)
-    errors = []
-    for _ in range(4):
-        arch = Architecture.sample(preset, rng)
-        errors.append(check_architecture(arch, preset, table, device, backend, workdir).error)
-    assert abs(statistics.median(errors)) < BOUND, f"{device_name}: errors {[f'{e:+.1%}' for e in errors]}"
+    archs = [Architecture.sample(preset, rng) for _ in range(NETWORKS)]
+    checks = check_at_host_speed(archs, preset, table, device, backend, workdir, rounds=ROUNDS)
+    errors = [c.error_at_host_speed for c in checks]
+    detail = f"{device_name}: host x{checks[0].host_factor:.2f}, errors {[f'{e:+.1%}' for e in errors]}"
+    assert abs(statistics.median(errors)) < BOUND, detail
