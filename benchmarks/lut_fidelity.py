@@ -3,8 +3,9 @@
 Samples N random architectures of a space preset, predicts each from the device's LatencyTable (calibrated on
 the whole networks measured with its ops; with only the per-inference overhead paid once; as the plain sum of
 medians), exports each and measures it end to end with the same backend and profile settings — in the device's
-rounds, beside the table's own calibration networks measured again (their time now against their time in the
-profile is the host's change of speed since; 'at host speed' scales the predictions by it) — and prints the
+rounds, each round one fresh process measuring them beside the table's own calibration networks (their time now
+against their time in the profile is the host's change of speed since; 'at host speed' scales the predictions by
+it) — and prints the
 share within +-10%, the Spearman rank correlation, the mean absolute percentage error and the bias (mean signed
 error), over all networks and over each third of them by measured latency; writes the pairs as CSV and a
 scatter PNG.
@@ -16,21 +17,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import random
-import statistics
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from hwnas.core.measurement import Measurement
 from hwnas.core.plots import scatter_predicted_measured
-from hwnas.deploy.endtoend import LatencyCheck, check_architecture
+from hwnas.deploy.endtoend import check_at_host_speed
 from hwnas.lut.fidelity import fidelity_by_bin
-from hwnas.lut.network_calibration import calibration_networks
-from hwnas.measure.artifacts import ArtifactCache
-from hwnas.measure.worker import measure_in_fresh_process
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.tables import ensure_table, open_device
@@ -69,26 +64,9 @@ def main() -> None:
     overhead_only = table.without_network_calibration()
     archs = [Architecture.sample(preset, rng) for _ in range(args.n)]
     rounds = args.rounds or device.profile.rounds
-    device = dataclasses.replace(device, profile=dataclasses.replace(device.profile, rounds=1))  # rounds: below
-    checks: dict[int, LatencyCheck] = {}
-    refs = reference_networks(table, preset, device, backend, args.workdir)
-    again: dict[str, Measurement] = {}  # the table's calibration networks, measured again beside the checks
     start = time.perf_counter()
-    with tqdm(total=(args.n + len(refs)) * rounds, desc="architectures", unit="net") as bar:
-        for r in range(rounds):  # the table's protocol: rounds over all networks, in a new order each, pooled
-            order: list[int | str] = [*range(args.n), *refs]
-            if r:
-                random.Random(r).shuffle(order)
-            for i in order:
-                if isinstance(i, str):
-                    m = measure_in_fresh_process(backend, device, refs[i])
-                    again[i] = again[i].pooled(m) if i in again else m
-                else:
-                    check = check_architecture(archs[i], preset, table, device, backend, args.workdir)
-                    if i in checks:
-                        check = dataclasses.replace(check, measured=checks[i].measured.pooled(check.measured))
-                    checks[i] = check
-                bar.update(1)
+    with tqdm(total=rounds, desc="rounds (all networks in one fresh process each)", unit="round") as bar:
+        checks = check_at_host_speed(archs, preset, table, device, backend, args.workdir, rounds, bar.update)
     rows = [
         {
             "arch": i,
@@ -101,11 +79,10 @@ def main() -> None:
     wall = time.perf_counter() - start
 
     measured = [r["measured_ms"] for r in rows]
-    stored = {n["key"]: n["measured_ms"] for n in (table.network_calibration.networks if refs else ())}
-    speed = statistics.median(again[k].median_ms / stored[k] for k in refs) if refs else float("nan")
+    speed = checks[0].host_factor
     modes = {
         "calibrated": fidelity_by_bin([r["predicted_ms"] for r in rows], measured),
-        "at host speed": fidelity_by_bin([r["predicted_ms"] * speed for r in rows], measured) if refs else {},
+        "at host speed": fidelity_by_bin([r["predicted_ms"] * speed for r in rows], measured),
         "overhead": fidelity_by_bin([r["predicted_overhead_ms"] for r in rows], measured),
         "plain sum": fidelity_by_bin([r["predicted_uncalibrated_ms"] for r in rows], measured),
     }
@@ -133,25 +110,14 @@ def main() -> None:
     print(f"measured end to end: {min(measured):.3f} .. {max(measured):.3f} ms; per-inference overhead {overhead} ms")
     for line in table.network_calibration.describe() if table.network_calibration else ["no network calibration"]:
         print(line)
-    if refs:
-        print(
-            f"host speed: the table's {len(refs)} calibration networks, measured again beside these, took {speed:.3f}x "
-            "their profile times (median); 'at host speed' scales the calibrated predictions by it"
-        )
+    print(
+        f"host speed: the table's calibration networks, measured again in the same processes as these, took "
+        f"{speed:.3f}x their profile times (median; 1 without them); 'at host speed' scales the predictions by it"
+    )
     for name, figures in modes.items():
         for part, f in figures.items():
             print(f"{name:12s} {part:15s} {f.describe()}")
     print(f"wrote {args.out / f'{stem}.csv'} and {png}")
-
-
-def reference_networks(table, preset, device, backend, workdir: Path) -> dict[str, Path]:
-    """Key -> artifact of the calibration networks the table was fitted and validated on (empty without them)."""
-    if table.network_calibration is None:
-        return {}
-    kept = {n["key"] for n in table.network_calibration.networks}
-    cache = ArtifactCache(Path(workdir) / "artifacts")
-    nets = calibration_networks(preset, device.profile.calibration_networks)
-    return {n.key: cache.network(n, backend.artifact_format, backend.precision) for n in nets if n.key in kept}
 
 
 if __name__ == "__main__":
