@@ -61,7 +61,9 @@ def calibration_networks(preset: Preset, n: int) -> list[NetworkSpec]:
 @dataclass(frozen=True)
 class NetworkCalibration:
     """``predicted = scale * sum(op costs) + offset_ms``, fitted on ``fitted_on`` networks; ``validation`` is its
-    fidelity on the held-out networks, ``validation_before`` that of the table without it (overhead paid once)."""
+    fidelity on the held-out networks, ``validation_before`` that of the table without it (overhead paid once).
+    A calibration no better than that on the held-out networks (MAPE) is kept, not ``applied``: a fit on a few
+    noisy networks can be worse than none (onnxruntime on a busy host)."""
 
     scale: float
     offset_ms: float
@@ -69,6 +71,7 @@ class NetworkCalibration:
     validation: Fidelity | None
     validation_before: Fidelity | None
     networks: tuple[dict[str, Any], ...] = ()  # key, role, measured_ms, op_costs_ms of each network
+    applied: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class NetworkCalibration:
             "validation": _fidelity_dict(self.validation),
             "validation_before": _fidelity_dict(self.validation_before),
             "networks": list(self.networks),
+            "applied": self.applied,
         }
 
     @classmethod
@@ -92,6 +96,7 @@ class NetworkCalibration:
             fid(data.get("validation")),
             fid(data.get("validation_before")),
             tuple(data.get("networks", ())),
+            bool(data.get("applied", True)),
         )
 
     def describe(self) -> list[str]:
@@ -105,6 +110,8 @@ class NetworkCalibration:
             lines.append(f"  on {self.validation.n} others: {self.validation.describe()}")
         if self.validation_before is not None:
             lines.append(f"  uncalibrated (overhead once) on them: {self.validation_before.describe()}")
+        if not self.applied:
+            lines.append("  not applied: no better on them than the overhead paid once; the table predicts without it")
         return lines
 
 
@@ -158,7 +165,8 @@ def calibrate(
         measured = [r["measured_ms"] for r in held]
         validation = fidelity([scale * r["op_costs_ms"] + offset for r in held], measured)
         before = fidelity([r["op_costs_ms"] + overhead_ms for r in held], measured)
-    return NetworkCalibration(scale, offset, len(fit), validation, before, tuple(rows))
+    applied = validation is None or before is None or validation.mape < before.mape
+    return NetworkCalibration(scale, offset, len(fit), validation, before, tuple(rows), applied)
 
 
 def _fidelity_dict(f: Fidelity | None) -> dict[str, Any] | None:

@@ -41,6 +41,7 @@ class _Calibration(Schema):
     model_config = ConfigDict(extra="allow")
     scale: PositiveFloat
     offset_ms: float  # negative where isolated ops pay what a network does not
+    applied: bool = True  # False: no better than the overhead paid once on the held-out networks
 
 
 class TableMetadata(Schema):
@@ -179,7 +180,7 @@ class LatencyTable:
     @property
     def fixed_ms(self) -> float:
         """What a network pays once, whatever its ops: the calibration's offset, else the per-inference overhead."""
-        data = self.metadata.get("network_calibration")
+        data = self._applied_calibration()
         return float(data["offset_ms"]) if data else self.overhead_ms
 
     def costs_ms(self, keys: Iterable[str | OpSpec], calibrated: bool = True) -> np.ndarray:
@@ -189,8 +190,12 @@ class LatencyTable:
         lat = self.latency_ms(keys)
         if not calibrated:
             return lat
-        data = self.metadata.get("network_calibration")
+        data = self._applied_calibration()
         return np.maximum(lat - self.overhead_ms, 0.0) * (float(data["scale"]) if data else 1.0)
+
+    def _applied_calibration(self) -> dict[str, Any] | None:
+        data = self.metadata.get("network_calibration")
+        return data if data and data.get("applied", True) else None
 
     def predict_ms(self, specs: Iterable[OpSpec], calibrated: bool = True) -> float:
         """A network pays ``fixed_ms`` once plus each op's cost; uncalibrated, the plain sum of medians."""
