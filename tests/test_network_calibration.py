@@ -19,7 +19,9 @@ from hwnas.lut.network_calibration import (
     calibration_networks,
     fit_scale_offset,
 )
-from hwnas.measure.store import StoredNetwork
+from hwnas.measure.backends import create
+from hwnas.measure.devices import get_device
+from hwnas.measure.store import MeasurementStore, StoredNetwork
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from tests.conftest import run_hwnas, space_command
@@ -48,6 +50,8 @@ def test_the_networks_span_the_cost_range_and_both_ends_are_fitted():
     rng = random.Random(1)
     drawn = [Architecture.sample(preset, rng).flops(preset) for _ in range(200)]
     assert flops[0] < np.percentile(drawn, 5) and flops[-1] > np.percentile(drawn, 95)
+    # where searches for a speed-up land: below every uniform draw, between them and the space's least
+    assert sum(f < min(drawn) for f in flops) >= 2
     roles = [n.role for n in nets]
     assert roles[0] == roles[-1] == FIT and roles.count(FIT) == roles.count(VALIDATE) == 4
     assert calibration_networks(preset, 0) == []
@@ -62,6 +66,12 @@ def test_profile_measures_the_networks_once_and_the_table_predicts_with_their_fi
     assert again.returncode == 0 and "whole networks measured" not in again.stdout
     with sqlite3.connect(work / "measurements.sqlite") as db:
         assert db.execute("SELECT count(*) FROM network_runs").fetchone()[0] == 12
+    # each network in the device's loads in each round, pooled: the samples of all of them
+    device = get_device("cpu")
+    with MeasurementStore(work / "measurements.sqlite") as store:
+        stored_nets = store.networks("cpu", create(device.backend, device.options).config_id())
+    s = device.profile
+    assert s.network_loads > 1 and {n.measurement.n for n in stored_nets} == {s.rounds * s.network_loads * s.runs}
 
     table = LatencyTable.load(tiny_lut["table"])
     fit = table.network_calibration

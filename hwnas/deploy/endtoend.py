@@ -115,18 +115,21 @@ def check_at_host_speed(
     progress: Callable[[], None] | None = None,
 ) -> list[LatencyCheck]:
     """Check architectures on a shared host, whose speed moves by tens of per cent within minutes: in each round
-    one fresh process measures them beside the table's calibration networks (in a new order each round; pooled
-    over ``rounds``, default the device's), and the calibration networks' time now against their time in the
-    profile (the median ratio) is each check's ``host_factor``. Without calibration networks it stays 1.0."""
+    one fresh process measures them beside the table's calibration networks (in a new order each round, each in
+    the device's ``network_loads``; pooled over ``rounds``, default the device's), and the calibration networks'
+    time now against their time in the profile (the median ratio) is each check's ``host_factor``. Without
+    calibration networks it stays 1.0."""
     backend.check()
     refs = calibration_artifacts(table, preset, device, backend, workdir)
     models = [exported_encoder(_network(arch, preset), backend, workdir) for arch in archs] + list(refs.values())
+    loads = device.profile.network_loads  # as the calibration networks were measured in the profile
     pooled: list[Measurement | None] = [None] * len(models)
     for r in range(rounds or device.profile.rounds):
         order = list(range(len(models)))
         if r:
             random.Random(r).shuffle(order)
-        for i, m in zip(order, measure_many_in_fresh_process(backend, device, [models[i] for i in order]), strict=True):
+        measured_now = measure_many_in_fresh_process(backend, device, [models[i] for i in order], loads)
+        for i, m in zip(order, measured_now, strict=True):
             earlier = pooled[i]
             pooled[i] = m if earlier is None else earlier.pooled(m)
         if progress:

@@ -9,6 +9,7 @@ its error on the other half — never on the networks it was fitted on — in it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import random
@@ -24,7 +25,7 @@ from hwnas.lut.fidelity import Fidelity, fidelity
 from hwnas.measure.artifacts import NetworkSpec
 from hwnas.measure.store import StoredNetwork
 from hwnas.space import Preset
-from hwnas.space.architecture import Architecture
+from hwnas.space.architecture import Architecture, BranchChoice
 from hwnas.space.declared import SpacePreset
 from hwnas.space.extremes import extreme_architecture
 from hwnas.space.network import ArchitectureNetwork
@@ -36,19 +37,25 @@ POOL_PER_NETWORK = 16  # uniform draws per network kept, before the spread over 
 
 def calibration_networks(preset: Preset, n: int) -> list[NetworkSpec]:
     """``n`` architectures of the preset spread over its cost range: the space's least in FLOPs (a search for a
-    speed-up lands near it, below any random draw) and evenly spaced FLOPs ranks of uniform draws up to the
-    dearest draw; alternately fitted on and validated on, both ends fitted. (The space's greatest in FLOPs is left
-    out: its large ops run in a network as fast as alone, unlike every other network's, and a single scale fitted
-    on it misses the rest.) A preset that is not a declared space (no architectures) gets none."""
+    speed-up lands near it, below any random draw), a third of them between it and the draws — each layer and
+    resolution taken from a uniform draw with a growing share, else from the least: where searches land, narrow
+    and plain, unlike any draw — and evenly spaced FLOPs ranks of uniform draws up to the dearest draw;
+    alternately fitted on and validated on, both ends fitted. (The space's greatest in FLOPs is left out: its
+    large ops run in a network as fast as alone, unlike every other network's, and a single scale fitted on it
+    misses the rest.) A preset that is not a declared space (no architectures) gets none."""
     if n < 1 or not isinstance(preset, SpacePreset):
         return []
     rng = random.Random(SEED)
+    blends = (n - 1) // 3
+    draws_n = n - 1 - blends
     pool = sorted(
         (Architecture.sample(preset, rng) for _ in range(POOL_PER_NETWORK * n)), key=lambda a: a.flops(preset)
     )
-    draws = [pool[round(i * (len(pool) - 1) / max(n - 1, 1))] for i in range(1, n)]
+    draws = [pool[round(i * (len(pool) - 1) / max(draws_n, 1))] for i in range(1, draws_n + 1)]
+    least = extreme_architecture(preset)
+    between = [_blend(least, Architecture.sample(preset, rng), (i + 1) / (blends + 1), rng) for i in range(blends)]
     picks: dict[str, Architecture] = {}
-    for arch in sorted([extreme_architecture(preset), *draws], key=lambda a: a.flops(preset)):
+    for arch in sorted([least, *between, *draws], key=lambda a: a.flops(preset)):
         picks.setdefault(arch.to_json(), arch)  # a small space can draw one architecture twice
     specs = []
     for i, (text, arch) in enumerate(picks.items()):
@@ -56,6 +63,17 @@ def calibration_networks(preset: Preset, n: int) -> list[NetworkSpec]:
         key = hashlib.sha256(text.encode()).hexdigest()[:12]
         specs.append(NetworkSpec(key, role, text, partial(ArchitectureNetwork, arch, preset)))
     return specs
+
+
+def _blend(least: Architecture, draw: Architecture, share: float, rng: random.Random) -> Architecture:
+    """Each layer choice and view resolution from ``draw`` with probability ``share``, else from ``least`` (the
+    space's choices are independent per layer, so any mix is one of its architectures)."""
+    branches = []
+    for low, drawn in zip(least.branches, draw.branches, strict=True):
+        layers = [d if rng.random() < share else x for x, d in zip(low.layers, drawn.layers, strict=True)]
+        branches.append(BranchChoice(low.view, low.branch, tuple(layers)))
+    resolutions = {v: (draw.resolutions[v] if rng.random() < share else r) for v, r in least.resolutions.items()}
+    return dataclasses.replace(least, resolutions=resolutions, branches=tuple(branches))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ class ProfileSettings:
     max_device_faults: PositiveInt = 2  # runs in a row failed by the device (hung, disconnected) that stop a profile
     calibration_networks: NonNegativeInt = 12  # whole networks measured with a space's ops to calibrate its table
     rounds: PositiveInt = 1  # passes over every op and network, in a new order each, pooled: drift touches all alike
+    # loads of each whole network per round, pooled: on a shared host a model runs at one speed per load (the same
+    # network 0.047 ms in one session, 0.072 ms in the next), and a fit on a dozen networks feels each load's luck
+    network_loads: PositiveInt = 1
 
 
 class _DeviceFile(Schema):

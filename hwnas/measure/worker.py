@@ -26,10 +26,12 @@ def measure_in_fresh_process(backend: Backend, device: DevicePreset, model: Path
     return measure_many_in_fresh_process(backend, device, [model])[0]
 
 
-def measure_many_in_fresh_process(backend: Backend, device: DevicePreset, models: Sequence[Path]) -> list[Measurement]:
-    """Measure the models one after the other, in this order, in one fresh process. Models measured in the same
-    process share its speed (a shared host moves by tens of per cent between processes seconds apart), so their
-    ratios hold better than their times."""
+def measure_many_in_fresh_process(
+    backend: Backend, device: DevicePreset, models: Sequence[Path], loads: int = 1
+) -> list[Measurement]:
+    """Measure the models one after the other, in this order, in one fresh process, each in ``loads`` loads
+    (pooled). Models measured in the same process share its speed (a shared host moves by tens of per cent between
+    processes seconds apart), so their ratios hold better than their times."""
     with tempfile.TemporaryDirectory(prefix="hwnas-worker-") as tmp:
         result = Path(tmp) / "measurements.json"
         request = {
@@ -38,6 +40,7 @@ def measure_many_in_fresh_process(backend: Backend, device: DevicePreset, models
             "warmup": device.profile.warmup,
             "runs": device.profile.runs,
             "models": [str(m) for m in models],
+            "loads": loads,
             "result": str(result),
         }
         done = subprocess.run(
@@ -56,7 +59,12 @@ def main() -> None:
 
     request = json.loads(sys.stdin.read())
     backend = backends.create(request["backend"], request["options"])
-    measured = [backend.measure(Path(m), request["warmup"], request["runs"]).to_json() for m in request["models"]]
+    measured = []
+    for model in request["models"]:
+        m = backend.measure(Path(model), request["warmup"], request["runs"])
+        for _ in range(request.get("loads", 1) - 1):
+            m = m.pooled(backend.measure(Path(model), request["warmup"], request["runs"]))
+        measured.append(m.to_json())
     write_json(Path(request["result"]), measured)
 
 
