@@ -12,6 +12,7 @@ import torch
 
 from hwnas.core.errors import HwnasError
 from hwnas.lut import LatencyTable
+from hwnas.measure.devices import get_device
 from hwnas.ops import OpTemplate
 from hwnas.search.config import SearchConfig, temperature
 from hwnas.search.latency import LatencyModel
@@ -188,7 +189,8 @@ def test_search_command_writes_an_architecture_that_trains(tiny_lut, tiny_search
     assert len(report["history"]) == 4 and report["target_ms"] == float(tiny_target)
     assert (report["device"], report["backend"]) == ("cpu", "onnxruntime")
     measured = report["measured"]
-    assert measured["measured_ms"] > 0 and measured["measured_runs"] == 3 * 50  # the cpu preset's 3 rounds
+    s = get_device("cpu").profile  # each of the preset's rounds a fresh process, the model in its network loads
+    assert measured["measured_ms"] > 0 and measured["measured_runs"] == s.rounds * s.network_loads * s.runs
     assert measured["predicted_ms"] == pytest.approx(report["predicted_ms"])
     assert measured["predicted_uncalibrated_ms"] == pytest.approx(table.latency_ms(arch.op_specs(TINY)).sum())
     assert "measured end to end" in r.stdout
