@@ -95,13 +95,7 @@ def check_architecture(
     workdir: Path,
 ) -> LatencyCheck:
     """The table's prediction for an architecture beside its end-to-end measurement."""
-    net = _network(arch, preset)
-    specs = arch.op_specs(preset)
-    return LatencyCheck(
-        predicted_ms=table.predict_ms(specs),
-        predicted_uncalibrated_ms=table.predict_ms(specs, calibrated=False),
-        measured=measure_encoder(net, device, backend, workdir),
-    )
+    return _check(arch, preset, table, measure_encoder(_network(arch, preset), device, backend, workdir))
 
 
 def check_at_host_speed(
@@ -123,30 +117,21 @@ def check_at_host_speed(
     refs = calibration_artifacts(table, preset, device, backend, workdir)
     models = [exported_encoder(_network(arch, preset), backend, workdir) for arch in archs] + list(refs.values())
     loads = device.profile.network_loads  # as the calibration networks were measured in the profile
-    pooled: list[Measurement | None] = [None] * len(models)
+    pooled: dict[int, Measurement] = {}
     for r in range(rounds or device.profile.rounds):
         order = list(range(len(models)))
         if r:
             random.Random(r).shuffle(order)
         measured_now = measure_many_in_fresh_process(backend, device, [models[i] for i in order], loads)
         for i, m in zip(order, measured_now, strict=True):
-            earlier = pooled[i]
-            pooled[i] = m if earlier is None else earlier.pooled(m)
+            pooled[i] = pooled[i].pooled(m) if i in pooled else m
         if progress:
             progress()
-    measured = [m for m in pooled if m is not None]
-    stored = {n["key"]: n["measured_ms"] for n in table.network_calibration.networks} if refs else {}
-    now = dict(zip(refs, measured[len(archs) :], strict=True))
-    factor = statistics.median(now[k].median_ms / stored[k] for k in refs) if refs else 1.0
-    return [
-        LatencyCheck(
-            predicted_ms=table.predict_ms(arch.op_specs(preset)),
-            predicted_uncalibrated_ms=table.predict_ms(arch.op_specs(preset), calibrated=False),
-            measured=m,
-            host_factor=factor,
-        )
-        for arch, m in zip(archs, measured[: len(archs)], strict=True)
-    ]
+    factor = 1.0
+    if refs:
+        stored = {n["key"]: n["measured_ms"] for n in table.network_calibration.networks}
+        factor = statistics.median(pooled[len(archs) + j].median_ms / stored[k] for j, k in enumerate(refs))
+    return [_check(arch, preset, table, pooled[i], factor) for i, arch in enumerate(archs)]
 
 
 def calibration_artifacts(
@@ -160,6 +145,13 @@ def calibration_artifacts(
     cache = ArtifactCache(Path(workdir) / "artifacts")
     nets = [n for n in calibration_networks(preset, device.profile.calibration_networks) if n.key in kept]
     return {n.key: cache.network(n, backend.artifact_format, backend.precision) for n in nets}
+
+
+def _check(
+    arch: Architecture, preset: SpacePreset, table: LatencyTable, measured: Measurement, host_factor: float = 1.0
+) -> LatencyCheck:
+    specs = arch.op_specs(preset)
+    return LatencyCheck(table.predict_ms(specs), table.predict_ms(specs, calibrated=False), measured, host_factor)
 
 
 def _network(arch: Architecture, preset: SpacePreset) -> nn.Module:

@@ -17,8 +17,9 @@ from hwnas.core.errors import BackendUnavailable, DeviceFailed, DeviceFault, Hwn
 from hwnas.core.measurement import Measurement
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.calibration import DriftSummary, drift_summary, overhead_ms
-from hwnas.measure.devices import DevicePreset, ProfileSettings
+from hwnas.measure.devices import DevicePreset
 from hwnas.measure.store import MeasurementStore, StoredResult
+from hwnas.measure.worker import measure_loads
 from hwnas.ops import OpSpec
 
 if TYPE_CHECKING:
@@ -215,7 +216,11 @@ class Profiler:
         path = self.cache.network(net, self.backend.artifact_format, self.backend.precision)
         s, attempts = self.settings, []
         try:
-            best = quietest(lambda: measure_loads(self.backend, path, s), s.remeasure, attempts)
+            best = quietest(
+                lambda: measure_loads(self.backend, path, s.warmup, s.runs, s.network_loads, s.noise_threshold),
+                s.remeasure,
+                attempts,
+            )
         except BackendUnavailable:
             raise
         except Exception as exc:  # the table is still built from the ops, with one network less to calibrate it
@@ -295,14 +300,6 @@ def interleaved(
             if i < len(these):
                 steps.append(these[i])
     return steps
-
-
-def measure_loads(backend: Backend, model: Path, s: ProfileSettings) -> Measurement:
-    """A whole network measured in ``s.network_loads`` loads, one after the other, pooled."""
-    measured = backend.measure(model, s.warmup, s.runs, s.noise_threshold)
-    for _ in range(s.network_loads - 1):
-        measured = measured.pooled(backend.measure(model, s.warmup, s.runs, s.noise_threshold))
-    return measured
 
 
 def quietest(measure: Callable[[], Measurement], remeasure: int, attempts: list[Measurement]) -> Measurement:

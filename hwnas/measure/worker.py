@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import write_json
-from hwnas.core.measurement import Measurement
+from hwnas.core.measurement import DEFAULT_NOISE_THRESHOLD, Measurement
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
 
@@ -54,17 +54,24 @@ def measure_many_in_fresh_process(
         return [Measurement.from_json(m, threshold) for m in json.loads(result.read_text())]
 
 
+def measure_loads(
+    backend: Backend, model: Path, warmup: int, runs: int, loads: int, noise_threshold: float = DEFAULT_NOISE_THRESHOLD
+) -> Measurement:
+    """A model measured in ``loads`` loads, one after the other, pooled: on a shared host a model runs at one
+    speed per load, so one load is one draw of that speed."""
+    measured = backend.measure(model, warmup, runs, noise_threshold)
+    for _ in range(loads - 1):
+        measured = measured.pooled(backend.measure(model, warmup, runs, noise_threshold))
+    return measured
+
+
 def main() -> None:
     from hwnas.measure import backends
 
     request = json.loads(sys.stdin.read())
     backend = backends.create(request["backend"], request["options"])
-    measured = []
-    for model in request["models"]:
-        m = backend.measure(Path(model), request["warmup"], request["runs"])
-        for _ in range(request.get("loads", 1) - 1):
-            m = m.pooled(backend.measure(Path(model), request["warmup"], request["runs"]))
-        measured.append(m.to_json())
+    warmup, runs, loads = request["warmup"], request["runs"], request.get("loads", 1)
+    measured = [measure_loads(backend, Path(m), warmup, runs, loads).to_json() for m in request["models"]]
     write_json(Path(request["result"]), measured)
 
 
