@@ -1,12 +1,14 @@
 """Regression guard of the tables (issue 38): on a shared machine, the tiny preset's table still predicts whole
-networks it never saw — on LiteRT — within a bound loose enough for the host's noise and
-tight enough that a systematic miss of 25 % (what a changed export or profiler once caused, unnoticed) fails.
+networks it never saw — on LiteRT — within a factor loose enough for the host's noise and tight enough that a
+table that lost its calibration (tiny networks run about 2x their isolated ops: scale 2.2 in a local profile)
+or counts its ops twice fails.
 
 A shared host's speed moves by tens of per cent between processes seconds apart (tiny networks of ~50 us on
 this VM: 0.047 ms in one process, 0.072 ms in the next), so the networks are measured in the same processes as
-the table's calibration networks and compared at the host's speed of the moment (``check_at_host_speed``). In
-six such runs (fresh profiles, both backends) the median error at host speed was -10 .. +5 %, against -40 ..
-+81 % without the host's speed: a table 25 % off lands outside the bound in all but the worst of them."""
+the table's calibration networks and compared at the host's speed of the moment (``check_at_host_speed``).
+Locally the median error at host speed was -10 .. +5 % in ten fresh profiles; on CI's host, with no change to
+the code, -26 % and -34 % (host x0.98): a 25 % bound does not hold there at this size, so the accuracy claim is
+measured by ``benchmarks/lut_fidelity.py`` on the small preset, and this test guards against gross misses."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
 from hwnas.workflows.tables import open_device, table_from_store
 
-BOUND = 0.15  # on the median error of independent networks at host speed
+FACTOR = 1.75  # the median network at host speed measures within [predicted / FACTOR, predicted * FACTOR]
 NETWORKS, ROUNDS = 8, 5  # one fresh process per round measures all of them beside the calibration networks
 
 
@@ -38,5 +40,8 @@ def test_the_tiny_table_predicts_networks_it_never_saw(device_name, fixture, req
     archs = [Architecture.sample(preset, rng) for _ in range(NETWORKS)]
     checks = check_at_host_speed(archs, preset, table, device, backend, workdir, rounds=ROUNDS)
     errors = [c.error_at_host_speed for c in checks]
-    detail = f"{device_name}: host x{checks[0].host_factor:.2f}, errors {[f'{e:+.1%}' for e in errors]}"
-    assert abs(statistics.median(errors)) < BOUND, detail
+    detail = "; ".join([
+        f"{device_name}: host x{checks[0].host_factor:.2f}, errors {[f'{e:+.1%}' for e in errors]}",
+        *table.network_calibration.describe(),
+    ])
+    assert 1 / FACTOR < 1 + statistics.median(errors) < FACTOR, detail
