@@ -40,8 +40,10 @@ def test_the_tiny_table_predicts_networks_it_never_saw(device_name, fixture, req
     archs = [Architecture.sample(preset, rng) for _ in range(NETWORKS)]
     checks = check_at_host_speed(archs, preset, table, device, backend, workdir, rounds=ROUNDS)
     errors = [c.error_at_host_speed for c in checks]
-    detail = "; ".join([
-        f"{device_name}: host x{checks[0].host_factor:.2f}, errors {[f'{e:+.1%}' for e in errors]}",
-        *table.network_calibration.describe(),
-    ])
+    detail = "; ".join(
+        [
+            f"{device_name}: host x{checks[0].host_factor:.2f}, errors {[f'{e:+.1%}' for e in errors]}",
+            *table.network_calibration.describe(),
+        ]
+    )
     assert 1 / FACTOR < 1 + statistics.median(errors) < FACTOR, detail
