@@ -167,9 +167,11 @@ class OpTemplate:
         """A type without a stride (skip) cannot fill a layer that downsamples."""
         return stride == 1 or "stride" in OP_TYPES[self.op].fields
 
-    def instantiate(self, cin: int, cout: int, stride: int, size: int) -> OpSpec:
+    def instantiate(self, cin: int, cout: int, stride: int, size: int, height: int | None = None) -> OpSpec:
+        """The op on an input ``size`` wide and ``height`` high (None: square)."""
         with_stride = {"stride": stride} if "stride" in OP_TYPES[self.op].fields else {}
-        return OpSpec(self.op, cin, cout, self.kernel, expansion=self.expansion, h=size, w=size, **with_stride)
+        h = size if height is None else height
+        return OpSpec(self.op, cin, cout, self.kernel, expansion=self.expansion, h=h, w=size, **with_stride)
 
 
 def _parse_tokens(tokens: list[str], key: str, allowed: tuple[str, ...]) -> dict[str, object]:

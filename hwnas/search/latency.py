@@ -38,11 +38,11 @@ class LatencyModel(nn.Module):
                     t = torch.zeros(len(layer.ops), len(layer.in_widths), len(layer.out_widths))
                     for o, template in enumerate(layer.ops):
                         for i, cin in enumerate(layer.in_widths):
-                            keys = [template.instantiate(cin, c, layer.stride, layer.size) for c in layer.out_widths]
+                            keys = [layer.instantiate(template, cin, c) for c in layer.out_widths]
                             t[o, i] = torch.tensor(table.costs_ms(keys))
                     per_layer.append(t)
                 self.tables[(view, branch, size)] = per_layer
-                final = preset.final_size(size)
+                final = preset.final_hw(size)
                 self.heads[(view, branch, size)] = torch.tensor(
                     [float(table.costs_ms(preset.head(branch, c, final)).sum()) for c in preset.layers[-1].widths]
                 )

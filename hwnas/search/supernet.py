@@ -58,10 +58,7 @@ class MixedLayer(nn.Module):
         self.ops_names = [t.name for t in layer.ops]
         self.cin, self.cout = max(layer.in_widths), max(layer.out_widths)
         self.candidates = nn.ModuleList(
-            [
-                t.instantiate(self.cin, self.cout, layer.stride, max(layer.size, 1)).build_module().train()
-                for t in layer.ops
-            ]
+            [layer.instantiate(t, self.cin, self.cout).build_module().train() for t in layer.ops]
         )
         for op in self.candidates:
             if isinstance(op, SharesWidths):
@@ -192,7 +189,7 @@ class Supernet(nn.Module):
         return [p for n, p in self.named_parameters() if n.endswith(("alpha_op", "alpha_width"))]
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        inputs = resize_views(views, self.views, self.resolutions())
+        inputs = resize_views(views, self.views, self.resolutions(), self.preset.input_height)
         out = {f"{b.view}.{b.branch}": b(inputs[b.view], self.sampling) for b in self.branches}
         if self.regressor is not None:
             reg = self.preset.regressor

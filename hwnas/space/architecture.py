@@ -15,8 +15,8 @@ from pydantic import PositiveInt
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import write_text
 from hwnas.core.userfiles import Schema, parse_json, read_text, validate
-from hwnas.ops import OpSpec, conv_out
-from hwnas.space.declared import SpacePreset
+from hwnas.ops import OpSpec
+from hwnas.space.declared import SpacePreset, strided
 
 
 class _LayerFile(Schema):
@@ -123,12 +123,12 @@ class Architecture:
         """Stem, chosen layers, pool and head of one branch, in execution order."""
         size = self.resolutions[branch.view]
         specs = [preset.stem_op(size)]
-        size, cin = conv_out(size, preset.stem.stride), preset.stem.width
+        (h, w), cin = strided(preset.input_hw(size), preset.stem.stride), preset.stem.width
         templates = {t.name: t for t in preset.ops}
         for choice, decl in zip(branch.layers, preset.layers, strict=True):
-            specs.append(templates[choice.op].instantiate(cin, choice.width, decl.stride, size))
-            size, cin = conv_out(size, decl.stride), choice.width
-        return specs + preset.head(branch.branch, cin, size)
+            specs.append(templates[choice.op].instantiate(cin, choice.width, decl.stride, w, h))
+            (h, w), cin = strided((h, w), decl.stride), choice.width
+        return specs + preset.head(branch.branch, cin, (h, w))
 
     def op_specs(self, preset: SpacePreset) -> list[OpSpec]:
         self.validate(preset)

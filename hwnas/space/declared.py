@@ -6,6 +6,7 @@ value object the profiler and the searcher consume.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Any
 from hwnas.core.errors import HwnasError, OpKeyError
 from hwnas.core.userfiles import parse_toml, read_text
 from hwnas.ops import OpSpec, OpTemplate, conv_out
+
+
+def strided(hw: tuple[int, int], stride: int) -> tuple[int, int]:
+    """(height, width) after a 'same'-padded op of ``stride`` (a height of 1 stays 1)."""
+    return conv_out(hw[0], stride), conv_out(hw[1], stride)
 
 
 def definitions_dir() -> Path:
@@ -34,6 +40,7 @@ class Stem:
     width: int
     kernel: int = 3
     stride: int = 2
+    op: str = "conv"  # an op type with kernel, stride, cin, cout and a spatial size (a plugin's 1-D convolution)
 
 
 @dataclass(frozen=True)
@@ -45,13 +52,17 @@ class LayerCandidates:
     in_widths: tuple[int, ...]
     out_widths: tuple[int, ...]
     ops: tuple[OpTemplate, ...]
-    size: int  # input height = width
+    size: int  # input width
+    height: int | None = None  # input height; None: the width (square)
+
+    def instantiate(self, template: OpTemplate, cin: int, cout: int) -> OpSpec:
+        return template.instantiate(cin, cout, self.stride, self.size, self.height)
 
     def specs(self) -> Iterator[OpSpec]:
         for template in self.ops:
             for cin in self.in_widths:
                 for cout in self.out_widths:
-                    yield template.instantiate(cin, cout, self.stride, self.size)
+                    yield self.instantiate(template, cin, cout)
 
 
 @dataclass(frozen=True)
@@ -70,39 +81,52 @@ class SpacePreset:
     regressor: str | None = None  # branch whose outputs of all views are concatenated and regressed
     latent_dim: int = 0  # output size of that regression
     reference: str | None = None  # what --speedup divides: a baseline of the task, or "largest" (the slowest network)
+    input_height: int | None = None  # every view's input height (1: a signal); None: square, the resolution
 
     @property
     def branches(self) -> list[tuple[str, str]]:
         return [(view, branch) for view, names in self.views.items() for branch in names]
 
+    def input_hw(self, size: int) -> tuple[int, int]:
+        """(height, width) of a view's input at resolution ``size``."""
+        return (self.input_height or size, size)
+
     def stem_op(self, size: int) -> OpSpec:
-        s = self.stem
-        return OpSpec("conv", self.input_channels, s.width, kernel=s.kernel, stride=s.stride, h=size, w=size)
+        s, (h, w) = self.stem, self.input_hw(size)
+        return OpSpec(s.op, self.input_channels, s.width, kernel=s.kernel, stride=s.stride, h=h, w=w)
 
     def layer_candidates(self, size: int) -> list[LayerCandidates]:
         """The searchable layers of one branch whose view has input resolution ``size``."""
-        size = conv_out(size, self.stem.stride)
+        h, w = strided(self.input_hw(size), self.stem.stride)
         in_widths = (self.stem.width,)
         out = []
         for i, layer in enumerate(self.layers):
             ops = tuple(t for t in self.ops if t.fits(layer.stride))
-            out.append(LayerCandidates(i, layer.stride, in_widths, layer.widths, ops, size))
-            size, in_widths = conv_out(size, layer.stride), layer.widths
+            out.append(LayerCandidates(i, layer.stride, in_widths, layer.widths, ops, w, h))
+            (h, w), in_widths = strided((h, w), layer.stride), layer.widths
         return out
 
-    def final_size(self, size: int) -> int:
-        """Spatial size after the last layer of a branch whose view has input resolution ``size``."""
+    def final_hw(self, size: int) -> tuple[int, int]:
+        """(height, width) after the last layer of a branch whose view has input resolution ``size``."""
+        hw = self.input_hw(size)
         for stride in (self.stem.stride, *(layer.stride for layer in self.layers)):
-            size = conv_out(size, stride)
-        return size
+            hw = strided(hw, stride)
+        return hw
 
-    def head(self, branch: str, width: int, final_size: int) -> list[OpSpec]:
-        """Global average pool and linear head of a branch whose last layer is ``width`` wide."""
-        return [OpSpec("gap", width, h=final_size, w=final_size), OpSpec("linear", width, self.outputs[branch])]
+    def final_size(self, size: int) -> int:
+        """Deprecated for ``final_hw``: the width after the last layer (a square's side)."""
+        warnings.warn("SpacePreset.final_size is deprecated; use final_hw", DeprecationWarning, stacklevel=2)
+        return self.final_hw(size)[1]
+
+    def head(self, branch: str, width: int, final_hw: tuple[int, int] | int) -> list[OpSpec]:
+        """Global average pool and linear head of a branch whose last layer is ``width`` wide, its output
+        ``final_hw`` (height, width; an int: a square's side)."""
+        h, w = (final_hw, final_hw) if isinstance(final_hw, int) else final_hw
+        return [OpSpec("gap", width, h=h, w=w), OpSpec("linear", width, self.outputs[branch])]
 
     def head_ops(self, branch: str, size: int) -> list[OpSpec]:
         """The head for every width the last layer may have."""
-        final = self.final_size(size)
+        final = self.final_hw(size)
         return [op for width in self.layers[-1].widths for op in self.head(branch, width, final)]
 
     def regressor_op(self) -> OpSpec | None:
@@ -183,7 +207,10 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         raise ValueError(f"regressor branch {regressor!r} is not among the outputs")
     if regressor is not None and int(p.get("latent_dim", 0)) < 1:
         raise ValueError("a space with a regressor needs a positive latent_dim in every preset")
-    return SpacePreset(
+    height = data.get("input_height")
+    if height is not None and (not isinstance(height, int) or height < 1):
+        raise ValueError(f"input_height must be a positive integer (1 for signals), not {height!r}")
+    built = SpacePreset(
         space=space.name,
         preset=preset,
         description=space.description,
@@ -191,14 +218,17 @@ def _build_preset(space: DeclaredSpace, preset: str) -> SpacePreset:
         views=views,
         outputs=outputs,
         resolutions=resolutions,
-        stem=Stem(**{k: int(v) for k, v in p["stem"].items()}),
+        stem=Stem(**{k: (str(v) if k == "op" else int(v)) for k, v in p["stem"].items()}),
         ops=tuple(OpTemplate.parse(t) for t in p["ops"]),
         layers=layers,
         task=str(data.get("task", space.name)),
         regressor=None if regressor is None else str(regressor),
         latent_dim=int(p.get("latent_dim", 0)),
         reference=None if data.get("reference") is None else str(data["reference"]),
+        input_height=height,
     )
+    built.stem_op(min(min(r) for r in resolutions.values()))  # an unknown or unfit stem op type is malformed
+    return built
 
 
 def digits() -> DeclaredSpace:

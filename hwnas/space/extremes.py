@@ -44,14 +44,14 @@ def extreme_architecture(preset: SpacePreset, costs: OpCosts = flops, dearest: b
 def _branch_chain(preset, costs: OpCosts, branch, size, better) -> tuple[float, list[LayerChoice]]:
     """The best cost of one branch at one input resolution, and its layer choices."""
     candidates = preset.layer_candidates(size)
-    final = preset.final_size(size)
+    final = preset.final_hw(size)
     # state: width after the layer -> (cost so far, choices so far)
     states = {preset.stem.width: (float(costs([preset.stem_op(size)])[0]), [])}
     for layer in candidates:
         nxt: dict[int, tuple[float, list[LayerChoice]]] = {}
         for cin, (cost, choices) in states.items():
             for template in layer.ops:
-                outs = costs([template.instantiate(cin, c, layer.stride, layer.size) for c in layer.out_widths])
+                outs = costs([layer.instantiate(template, cin, c) for c in layer.out_widths])
                 for cout, c in zip(layer.out_widths, outs, strict=True):
                     total = cost + float(c)
                     if cout not in nxt or better(total, nxt[cout][0]):

@@ -30,6 +30,7 @@ class ArchitectureNetwork(nn.Module):
         reg = preset.regressor_op()
         self.regressor = nn.Linear(reg.cin, reg.cout) if reg is not None else None
         self.regress_from = preset.regressor
+        self.input_height = preset.input_height
 
     def branch(self, key: str) -> nn.Sequential:
         """The branch ``view.branch`` (module names cannot hold dots)."""
@@ -41,7 +42,7 @@ class ArchitectureNetwork(nn.Module):
 
     def deploy_inputs(self) -> dict[str, tuple[int, ...]]:
         """As deployed: one input per view, already at that view's resolution (the camera pipeline resizes)."""
-        return {v: (1, 1, self.arch.resolutions[v], self.arch.resolutions[v]) for v in self.views}
+        return {v: (1, 1, self.input_height or r, r) for v, r in self.arch.resolutions.items()}
 
     def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         """``views``: (batch, n views, H, W) in the space's view order; each is resized to its resolution."""
@@ -49,7 +50,7 @@ class ArchitectureNetwork(nn.Module):
 
     def inputs_of(self, views: torch.Tensor | ViewPyramid) -> dict[str, torch.Tensor]:
         """The deployed inputs of a batch of views: each view at its resolution."""
-        return resize_views(views, self.views, self.arch.resolutions)
+        return resize_views(views, self.views, self.arch.resolutions, self.input_height)
 
     def early_taps(self, inputs: dict[str, torch.Tensor]) -> list[tuple[nn.Module, torch.Tensor]]:
         """Per view the first module it meets (the stem of its regressor branch, else of its first branch) and
@@ -104,22 +105,24 @@ class ViewPyramid(dict):
     a network reads the one at its resolution rather than a resampling of the largest, so that a resolution
     choice carries the information a camera at that resolution would give."""
 
-    def at(self, res: int) -> torch.Tensor:
+    def at(self, res: int, height: int | None = None) -> torch.Tensor:
         if res in self:
             return self[res]
         largest = self[max(self)]
-        return F.interpolate(largest, size=(res, res), mode="area")
+        return F.interpolate(largest, size=(height or res, res), mode="area")
 
     def to(self, device: torch.device | str) -> ViewPyramid:
         return ViewPyramid({r: v.to(device) for r, v in self.items()})
 
 
 def resize_views(
-    views: torch.Tensor | ViewPyramid, names: list[str], resolutions: dict[str, int]
+    views: torch.Tensor | ViewPyramid, names: list[str], resolutions: dict[str, int], height: int | None = None
 ) -> dict[str, torch.Tensor]:
+    """Each view at its resolution: ``height`` (None: the resolution) by the resolution."""
     out = {}
     for i, view in enumerate(names):
         res = resolutions[view]
-        x = (views.at(res) if isinstance(views, ViewPyramid) else views)[:, i : i + 1]
-        out[view] = x if x.shape[-1] == res else F.interpolate(x, size=(res, res), mode="area")
+        size = (height or res, res)
+        x = (views.at(res, height) if isinstance(views, ViewPyramid) else views)[:, i : i + 1]
+        out[view] = x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="area")
     return out

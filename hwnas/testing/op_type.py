@@ -141,7 +141,7 @@ def check_supernet(kit: _Kit) -> None:
     for spec in kit.instances:
         template = OpTemplate(spec.op, spec.kernel, spec.expansion)
         for stride in strides:
-            layer = LayerCandidates(0, stride, SUPERNET_WIDTHS, SUPERNET_WIDTHS, (template,), spec.h)
+            layer = LayerCandidates(0, stride, SUPERNET_WIDTHS, SUPERNET_WIDTHS, (template,), spec.w, spec.h)
             _check_layer(layer, template)
 
 
@@ -153,14 +153,14 @@ def _check_layer(layer: LayerCandidates, template: OpTemplate) -> None:
         mixed.train(training)
         for i, cin in enumerate(layer.in_widths):
             for j, cout in enumerate(layer.out_widths):
-                x = torch.randn(2, max(layer.in_widths), layer.size, layer.size)
+                x = torch.randn(2, max(layer.in_widths), layer.height or layer.size, layer.size)
                 x[:, cin:] = 0  # what the previous layer's width mask leaves
                 mixed.alpha_width.data = torch.full((len(layer.out_widths),), -1e4)
                 mixed.alpha_width.data[j] = 1e4
                 w_in = torch.nn.functional.one_hot(torch.tensor(i), len(layer.in_widths)).float()
                 with torch.no_grad():
                     y, _ = mixed(x, Sampling(tau=1.0, ops="hard", hard_width=True), w_in)
-                child = template.instantiate(cin, cout, layer.stride, layer.size).build_module().train(training)
+                child = layer.instantiate(template, cin, cout).build_module().train(training)
                 child.load_state_dict({k: widest[k][tuple(slice(0, n) for n in v.shape)]
                                        for k, v in child.state_dict().items()})  # fmt: skip
                 with torch.no_grad():

@@ -97,7 +97,7 @@ def check_supernet_children(kit: _Kit) -> None:
         for i, arch in enumerate(kit.samples(preset)[:3]):
             net.select(arch)
             child = net.child(arch)
-            x = torch.randn(2, len(preset.views), size, size)
+            x = torch.randn(2, len(preset.views), *preset.input_hw(size))
             for training in (True, False):
                 net.train(training)
                 child.train(training)
