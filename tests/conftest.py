@@ -132,3 +132,15 @@ def gesture(tmp_path_factory):
     table = root / "lut" / "cpu" / "gesture-tiny.csv"
     target = median_target_with(env, table, "gesture")
     return {"env": env, "site": site, "root": root, "table": table, "target": target, **dirs}
+
+
+@pytest.fixture(scope="session")
+def mnist1d_plugin(tmp_path_factory):
+    """examples/hwnas-mnist1d pip-installed into a folder of its own (its `mnist1d` package comes with the test
+    extra): a task with a baseline, a space of signals, two 1-D op types."""
+    site = tmp_path_factory.mktemp("mnist1d-site")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--target", str(site), str(REPO / "examples" / "hwnas-mnist1d")],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return {"env": {"PYTHONPATH": f"{REPO}:{site}"}, "site": site}
