@@ -34,6 +34,8 @@ def test_the_published_cnn_and_an_architecture_train_on_the_published_split(mnis
         "run = api.train('mnist1d-cnn', 'tiny', steps=150, run_dir='cnn')\n"
         "m = api.evaluate(run.run_dir)\n"
         "print('cnn', m['test_accuracy'], m['test_frames'])\n"
+        "c = json.load(open('cnn/config.json'))\n"
+        "print('protocol', c['lr'], c['batch'])\n"
         "preset = get_preset('mnist1d', 'tiny')\n"
         "Architecture.sample(preset, random.Random(0)).save('arch.json')\n"
         "run = api.train('arch.json', 'tiny', steps=150, run_dir='arch', task_options={'train_examples': 1000})\n"
@@ -44,5 +46,6 @@ def test_the_published_cnn_and_an_architecture_train_on_the_published_split(mnis
                        env={**os.environ, **mnist1d_plugin["env"]}, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     scores = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
+    assert scores["protocol"] == ["0.01", "100"], r.stdout  # the task's learning rate and batch, the paper's
     for name in ("cnn", "arch"):  # ten classes: chance is 0.1; the published test split of 1,000 examples
         assert float(scores[name][0]) > 0.3 and scores[name][1] == "1000", r.stdout

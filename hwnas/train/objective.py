@@ -48,6 +48,7 @@ class Task(nn.Module, ABC):
     name: ClassVar[str]
     baselines: ClassVar[tuple[str, ...]] = ()  # hand-designed encoders ``hwnas train --arch <name>`` knows
     batch_size: int = 32
+    learning_rate: float = 2e-3  # peak AdamW rate of the weights: training from scratch and a search's weight steps
     search_steps: int = 300  # default steps of a search
     train_steps: int = 1000  # default steps of training from scratch
     # The task's own settings: a frozen dataclass, one field per option with its type and default, constraints

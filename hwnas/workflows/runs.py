@@ -112,7 +112,9 @@ def train_run(
     task_options = task_options or {}
     task, net, space = build_model(encoder, preset, seed, task_options, data_name, init_seed)
     steps = steps or task.train_steps
-    run = TrainRun(encoder, preset, steps, task.batch_size, seed=seed, data=data_name, init_seed=init_seed)
+    run = TrainRun(
+        encoder, preset, steps, task.batch_size, task.learning_rate, seed, data=data_name, init_seed=init_seed
+    )
     config = with_task_settings(asdict(run), task.settings(), task.name)
     run_dir = run_dir or default_run_dir(encoder, preset, task_options, space)
     world, torch_device = distributed.join(torch_device)

@@ -102,11 +102,11 @@ def default_search_dir(request: SearchRequest) -> Path:
 
 
 def search_config(task: Task, target: LatencyTarget, steps: int | None = None, **settings: Any) -> SearchConfig:
-    """The task's batch and default steps, and the search ``settings``; architecture steps start after the first
-    fifth. (The task's own settings are bound beside the config, not part of it.)"""
+    """The task's batch, weight learning rate and default steps, and the search ``settings``; architecture steps
+    start after the first fifth. (The task's own settings are bound beside the config, not part of it.)"""
     steps = steps or task.search_steps
     warmup = max(1, steps // 5)
-    return SearchConfig(target, steps, warmup, task.batch_size, **settings)
+    return SearchConfig(target, steps, warmup, task.batch_size, **{"lr_weights": task.learning_rate, **settings})
 
 
 def request_config(request: SearchRequest, task: Task, target: LatencyTarget) -> SearchConfig:

@@ -39,7 +39,8 @@ class Mnist1dTask(ImageClassificationTask):
     name = "mnist1d"
     Options = Mnist1dOptions
     baselines: ClassVar[tuple[str, ...]] = ("mnist1d-cnn",)
-    steps: ClassVar[dict[str, int]] = {"tiny": 100, "small": 1500}
+    steps: ClassVar[dict[str, int]] = {"tiny": 100, "small": 2000}
+    batch_size, learning_rate = 100, 1e-2  # the paper's (Adam, 6,000 steps): its CNN reaches 94 % so
 
     @classmethod
     def load(cls, request: TaskRequest) -> LabelledImages:
