@@ -99,7 +99,8 @@ class TrainingJob:
 
 
 def _scalar(value: Any) -> bool:
-    return isinstance(value, int | float | str) and not isinstance(value, bool)
+    """A figure of the metrics (the encoder's path and the task's settings are the folder's, not the row's)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def build_ground_truth(
@@ -141,7 +142,8 @@ def write_table(out: Path, preset: SpacePreset) -> Path:
         rows.append({**result, "predicted_ms": predicted[result["arch"]], "mflops": arch.flops(preset) / 1e6,
                      "architecture": arch.to_json()})  # fmt: skip
     columns = ["arch", "training", "predicted_ms", "mflops", "test_accuracy", "train_accuracy", "params"]
-    columns += [*sorted({k for r in rows for k in r} - set(columns) - {"architecture"}), "architecture"]
+    figures = {k for r in rows for k, v in r.items() if _scalar(v)}
+    columns += [*sorted(figures - set(columns)), "architecture"]
     text = io.StringIO()
     writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
