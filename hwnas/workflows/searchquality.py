@@ -63,7 +63,7 @@ def compare_searchers(request: ComparisonRequest, progress: bool = True) -> list
     truth_dir, out = Path(request.truth), request.folder
     if not (truth_dir / TABLE).is_file():
         raise HwnasError(f"{truth_dir} holds no ground truth ({TABLE}); build it with benchmarks/ground_truth.py")
-    gt = GroundTruthRequest(**{k: v for k, v in read_json(truth_dir / CONFIG).items()}, out=out)
+    gt = GroundTruthRequest(**read_json(truth_dir / CONFIG), out=out)
     record = {"truth": str(truth_dir.resolve()), "steps": request.steps, "settings": request.settings}
     bind_config(out, record, CONFIG)
     truth = GroundTruth.read(truth_dir / TABLE)
@@ -72,7 +72,7 @@ def compare_searchers(request: ComparisonRequest, progress: bool = True) -> list
                                                    request.methods, request.seeds):  # fmt: skip
         path = out / RESULTS / f"q{q:g}-{method}-s{seed}.json"
         if not path.is_file():
-            write_json(path, _one(request, gt, truth, truth_dir, q, ms, method, seed, progress))
+            write_json(path, _one(request, gt, truth, q, ms, method, seed, progress))
         rows.append(json.loads(path.read_text()))
     return rows
 
@@ -81,7 +81,6 @@ def _one(
     request: ComparisonRequest,
     gt: GroundTruthRequest,
     truth: GroundTruth,
-    truth_dir: Path,
     q: float,
     ms: float,
     method: str,
