@@ -80,20 +80,24 @@ def arch_key(arch: Architecture) -> str:
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One stand-alone training (a job): train, evaluate, write the result file last."""
+    """One stand-alone training (a job): train, evaluate, write the result file last; a result already written is
+    read back, not trained again."""
 
     request: GroundTruthRequest
     out: Path
 
     def __call__(self, item: tuple[Path, int]) -> dict[str, Any]:
         arch_path, t = item
+        done = self.out / TRAININGS / f"{arch_path.stem}-t{t}.json"
+        if done.is_file():
+            return json.loads(done.read_text())
         run_dir = self.out / "runs" / f"{arch_path.stem}-t{t}"
         r = self.request
         train_run(str(arch_path), r.preset, r.steps, task_options=r.task_options, run_dir=run_dir,
                   progress=False, init_seed=t)  # fmt: skip
         metrics, _ = evaluate_run(run_dir)
         result = {"arch": arch_path.stem, "training": t, **{k: metrics[k] for k in metrics if _scalar(metrics[k])}}
-        write_json(self.out / TRAININGS / f"{arch_path.stem}-t{t}.json", result)
+        write_json(done, result)
         shutil.rmtree(run_dir, ignore_errors=True)  # the result file holds what is kept
         return result
 

@@ -24,7 +24,6 @@ from hwnas.workflows.groundtruth import (
     CONFIG,
     SAMPLE,
     TABLE,
-    TRAININGS,
     GroundTruth,
     GroundTruthRequest,
     TrainingJob,
@@ -97,13 +96,10 @@ def _one(
     if key in truth.scores:  # one of the sample: its trainings are known
         scores = truth.scores[key]
     else:  # trained as the sample was, same steps, same initial-weight seeds
-        found.architecture.save(out / ARCHS / f"{key}.json")
+        path = out / ARCHS / f"{key}.json"
+        found.architecture.save(path)
         train = TrainingJob(gt, out)
-        scores = []
-        for t in range(gt.trainings):
-            done = out / TRAININGS / f"{key}-t{t}.json"
-            result = json.loads(done.read_text()) if done.is_file() else train((out / ARCHS / f"{key}.json", t))
-            scores.append(float(result["test_accuracy"]))
+        scores = [float(train((path, t))["test_accuracy"]) for t in range(gt.trainings)]
     best = truth.best_within(ms, TOLERANCE)
     mean = statistics.fmean(scores)
     report = found.report
