@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -19,7 +20,14 @@ from hwnas.workflows.groundtruth import (
     criteria,
     spread_over_latency,
 )
-from hwnas.workflows.searchquality import ComparisonRequest, compare_searchers, paired_sign_flip_p, summary
+from hwnas.workflows.searchquality import (
+    ComparisonRequest,
+    compare_searchers,
+    paired_sign_flip_p,
+    rank_searches,
+    ranking_summary,
+    summary,
+)
 
 DIGITS = get_preset("digits", "tiny")
 
@@ -80,6 +88,22 @@ def test_searchers_are_scored_against_the_ground_truth_and_resume(digits_lut, tm
     assert all(p.stat().st_mtime_ns == t for p, t in written.items())
     lines = summary(rows)
     assert lines[0].startswith("target q1") and "sign-flip p 1.000" in lines[-1]
+
+    # the differentiable search's supernet ranks the sample; the ranking is kept and read back
+    (ranking,) = rank_searches(request)
+    assert ranking["n"] == 3 and -1 <= ranking["tau"] <= 1
+    assert sum(g["n"] for g in ranking["by_resolution"].values()) == 3
+    assert rank_searches(request) == [ranking]
+    assert ranking_summary([ranking])[0].startswith("supernet vs stand-alone (Kendall tau over 3 architectures")
+
+    # a variant of the differentiable search, paired with the random rows already run
+    variant = replace(request, methods=("differentiable",), settings={"lr_arch": 0.1}, out=tmp_path / "variant",
+                      borrow=tmp_path / "gt" / "comparison")  # fmt: skip
+    paired = compare_searchers(variant, progress=False)
+    assert [(r["method"], r["seed"]) for r in paired] == [("differentiable", 0), ("random", 0)]
+    assert paired[1] == rows[1] and not (tmp_path / "variant" / "results" / "q1-random-s0.json").exists()
+    with pytest.raises(HwnasError, match="no comparison of the ground truth"):
+        compare_searchers(replace(variant, borrow=tmp_path / "variant-elsewhere"), progress=False)
 
 
 def test_the_sign_flip_p_is_exact():

@@ -17,7 +17,12 @@ from typing import Any
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import write_json
+from hwnas.lut.fidelity import kendall
+from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG
+from hwnas.search.supernet import Sampling
 from hwnas.search.target import TOLERANCE, LatencyTarget
+from hwnas.space import get_preset
+from hwnas.space.architecture import Architecture
 from hwnas.train.rundir import bind_config, read_json
 from hwnas.workflows.groundtruth import (
     ARCHS,
@@ -29,9 +34,9 @@ from hwnas.workflows.groundtruth import (
     TrainingJob,
     arch_key,
 )
-from hwnas.workflows.searches import SearchRequest, run_search
+from hwnas.workflows.searches import SearchRequest, held_out_score, load_supernet, run_search, search_task
 
-RESULTS = "results"
+RESULTS, RANKINGS = "results", "rankings"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,9 @@ class ComparisonRequest:
     steps: int | None = None  # of every search (random search spends them training its candidates)
     settings: dict[str, Any] = field(default_factory=dict)  # SearchConfig fields, for every method
     out: Path | None = None  # default: <truth>/comparison
+    # another comparison folder of the same ground truth whose rows stand in for the methods this one does not run
+    # (a variant of the differentiable search paired with the random search already run)
+    borrow: Path | None = None
     workdir: Path = Path(".hwnas")
     lut_dir: Path = Path("lut")
 
@@ -62,6 +70,7 @@ def compare_searchers(request: ComparisonRequest, progress: bool = True) -> list
     truth_dir, out = Path(request.truth), request.folder
     if not (truth_dir / TABLE).is_file():
         raise HwnasError(f"{truth_dir} holds no ground truth ({TABLE}); build it with benchmarks/ground_truth.py")
+    borrowed = _borrowed(request, truth_dir)  # before any search: a wrong folder is named at once
     gt = GroundTruthRequest(**read_json(truth_dir / CONFIG), out=out)
     record = {"truth": str(truth_dir.resolve()), "steps": request.steps, "settings": request.settings}
     bind_config(out, record, CONFIG)
@@ -73,7 +82,19 @@ def compare_searchers(request: ComparisonRequest, progress: bool = True) -> list
         if not path.is_file():
             write_json(path, _one(request, gt, truth, q, ms, method, seed, progress))
         rows.append(json.loads(path.read_text()))
-    return rows
+    return rows + borrowed
+
+
+def _borrowed(request: ComparisonRequest, truth_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``request.borrow`` for the methods, targets and seeds this comparison does not run itself."""
+    if request.borrow is None:
+        return []
+    other = Path(request.borrow)
+    if not (other / CONFIG).is_file() or Path(read_json(other / CONFIG)["truth"]) != truth_dir.resolve():
+        raise HwnasError(f"{other} is no comparison of the ground truth {truth_dir}; name one that is, or drop it")
+    rows = [json.loads(p.read_text()) for p in sorted((other / RESULTS).glob("*.json"))]
+    return [r for r in rows if r["method"] not in request.methods and r["quantile"] in request.quantiles
+            and r["seed"] in request.seeds]  # fmt: skip
 
 
 def _one(
@@ -111,6 +132,68 @@ def _one(
         "best_known": None if best is None else best[0], "best_known_score": None if best is None else best[1],
         "regret": None if best is None else best[1] - mean,
     }  # fmt: skip
+
+
+def supernet_ranking(truth_dir: Path, search_dir: Path) -> dict[str, Any]:
+    """How a finished search's supernet orders the ground truth's architectures, against their stand-alone test
+    scores: Kendall's tau over all of them, and within each set of input resolutions (what the search must
+    order once the resolution is chosen); per resolution set, the supernet's and the stand-alone mean. The
+    supernet scores each sub-network on the search's own held-out pool, by what the search chose with."""
+    gt = GroundTruthRequest(**read_json(Path(truth_dir) / CONFIG))
+    truth = GroundTruth.read(Path(truth_dir) / TABLE)
+    config = read_json(Path(search_dir) / SEARCH_CONFIG)
+    space = get_preset(gt.space, gt.preset)
+    net = load_supernet(Path(search_dir), space)
+    net.sampling = Sampling(ops="hard")  # after select() the same sub-network, without running every op
+    task = search_task(space, config["seed"], dict(gt.task_options))
+    archs = {k: Architecture.from_json(text) for k, text in truth.architectures.items()}
+    supernet = {k: -held_out_score(net, task, a, config.get("arch_loss", "selection")) for k, a in archs.items()}
+    groups: dict[str, list[str]] = {}
+    for k, a in archs.items():
+        groups.setdefault(",".join(str(a.resolutions[v]) for v in sorted(a.resolutions)), []).append(k)
+
+    def tau(keys: list[str]) -> float | None:
+        return kendall([supernet[k] for k in keys], [truth.mean(k) for k in keys]) if len(keys) > 1 else None
+
+    by_resolution = {
+        res: {
+            "n": len(keys),
+            "tau": tau(keys),
+            "supernet_mean": statistics.fmean(supernet[k] for k in keys),  # minus the held-out score
+            "stand_alone_mean": statistics.fmean(truth.mean(k) for k in keys),
+        }
+        for res, keys in sorted(groups.items())
+    }
+    return {"search": str(search_dir), "n": len(archs), "tau": tau(list(archs)), "by_resolution": by_resolution}
+
+
+def rank_searches(request: ComparisonRequest) -> list[dict[str, Any]]:
+    """``supernet_ranking`` of every differentiable search of the comparison whose result is written and whose
+    supernet is still there, each kept in a file of its own (``rankings/``) so a later call reads it back."""
+    rows = []
+    for result in sorted((request.folder / RESULTS).glob("*-differentiable-s*.json")):
+        search_dir = request.folder / "searches" / result.stem
+        path = request.folder / RANKINGS / result.name
+        if not path.is_file():
+            if not (search_dir / SEARCH_CHECKPOINT).is_file():
+                continue
+            write_json(path, {"name": search_dir.name, **supernet_ranking(request.truth, search_dir)})
+        rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def ranking_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Kendall's tau over all architectures and within each resolution set, mean ± std over the searches."""
+    if not rows:
+        return []
+    lines = [f"supernet vs stand-alone (Kendall tau over {rows[0]['n']} architectures, {len(rows)} supernets): "
+             f"{_mean_std([r['tau'] for r in rows], '+.3f')}"]  # fmt: skip
+    for res, first in rows[0]["by_resolution"].items():
+        taus = [r["by_resolution"][res]["tau"] for r in rows if r["by_resolution"][res]["tau"] is not None]
+        supernet = [r["by_resolution"][res]["supernet_mean"] for r in rows]
+        lines.append(f"  resolution {res}: n={first['n']}, tau within {_mean_std(taus, '+.3f')}, supernet score "
+                     f"{_mean_std(supernet, '+.4f')}, stand-alone mean {first['stand_alone_mean']:.4f}")  # fmt: skip
+    return lines
 
 
 def paired_sign_flip_p(differences: list[float]) -> float:
