@@ -380,6 +380,39 @@ def test_fit_to_target_changes_resolution_when_layers_cannot_reach(tiny_lut):
     assert any(fitted.resolutions[v] < max(TINY.resolutions[v]) for v in TINY.resolutions)
 
 
+def test_proposals_hold_each_resolution_and_are_scored_as_the_supernets_sub_networks(tiny_lut):
+    """resolution_choice "held-out": one architecture per view resolution, each on the target, scored as the
+    sub-network it is (the same score the supernet ranking takes), the supernet's choices left as they were."""
+    from hwnas.search.derive import fit_to_target, proposals_per_resolution
+    from hwnas.search.loop import sub_network_scores
+    from hwnas.workflows.searches import held_out_score, search_task
+
+    measured = LatencyTable.load(tiny_lut["table"])
+    frame = measured.frame.copy()
+    frame["median_ms"] = 0.001 + frame["flops"] * 1e-7  # costs by FLOPs: no timing noise in what is reachable
+    table = LatencyTable(frame, {**measured.metadata, "per_inference_overhead_ms": 0.001})
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    with torch.no_grad():
+        for p in [*net.arch_parameters(), *(policy.theta for policy in net.policies.values())]:
+            p.normal_()
+    latencies = sorted(table.predict_ms(Architecture.sample(TINY, random.Random(i)).op_specs(TINY)) for i in range(40))
+    target = latencies[20]
+    proposals = proposals_per_resolution(net, table, target)
+    assert proposals[0] == fit_to_target(net, table, target)
+    assert len({a.to_json() for a in proposals}) == len(proposals)
+    for a in proposals:
+        assert abs(table.predict_ms(a.op_specs(TINY)) / target - 1) <= 0.03
+    for view, sizes in TINY.resolutions.items():
+        assert {a.resolutions[view] for a in proposals} == set(sizes)
+
+    task = search_task(TINY, 0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    scores = sub_network_scores(net, task, proposals[:2], task.test_pool(), "selection")
+    torch.testing.assert_close(net.state_dict(), before, rtol=0, atol=0, equal_nan=True)  # a NaN: no baseline yet
+    assert scores == pytest.approx([held_out_score(net, task, a) for a in proposals[:2]], rel=1e-4)
+
+
 def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
     """Op 0 reproduces the target exactly; op 1 outputs half of it. When op 1 runs, hard (GDAS) sampling's op
     gradient only says whether scaling op 1's output up helps — here it does, so it wrongly raises op 1's logit.

@@ -18,7 +18,15 @@ from hwnas.cli.options import (
     workdir_option,
 )
 from hwnas.core.jobs import JobOptions
-from hwnas.search.config import ARCH_LOSSES, LATENCY_LOSSES, LATENCY_STEPS, METHODS, OP_SAMPLING, WEIGHT_SAMPLING
+from hwnas.search.config import (
+    ARCH_LOSSES,
+    LATENCY_LOSSES,
+    LATENCY_STEPS,
+    METHODS,
+    OP_SAMPLING,
+    RESOLUTION_CHOICES,
+    WEIGHT_SAMPLING,
+)
 from hwnas.search.target import LatencyTarget
 
 
@@ -80,6 +88,13 @@ from hwnas.search.target import LatencyTarget
     "unlike the error they are judged on (docs/search-quality.md).",
 )
 @choice_option(
+    "--resolution-choice",
+    RESOLUTION_CHOICES,
+    "How the search ends on each view's resolution. policy: the most likely one; held-out: one architecture per "
+    "resolution, each fitted to the target and scored as a sub-network of the supernet on held-out examples, the "
+    "best kept (docs/search-quality.md).",
+)
+@choice_option(
     "--method",
     METHODS,
     "random: the equal-budget baseline (architectures predicted within 3% of the target, as the searched one, each "
@@ -117,7 +132,8 @@ from hwnas.search.target import LatencyTarget
 @progress_option
 @workdir_option
 def search(device_name, devices_file, device_overrides, space, preset, target_ms, speedup, steps, latency_loss,
-           latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, method, task_options, seed, out_dir,
+           latency_step, latency_weight, op_sampling, weight_sampling, arch_loss, resolution_choice, method,
+           task_options, seed, out_dir,
            lut_dir, torch_device, ray, ray_address, gpus_per_job, progress, workdir) -> None:  # fmt: skip
     """Hardware-aware search of a space (`hwnas spaces` lists them) against the device's latency table.
 
@@ -134,7 +150,8 @@ def search(device_name, devices_file, device_overrides, space, preset, target_ms
     check_torch_device(torch_device)
     target = LatencyTarget(target_ms, speedup)  # one value from here to the latency loss
     settings = {"latency_loss": latency_loss, "latency_step": latency_step, "latency_weight": latency_weight,
-                "op_sampling": op_sampling, "weight_sampling": weight_sampling, "arch_loss": arch_loss}  # fmt: skip
+                "op_sampling": op_sampling, "weight_sampling": weight_sampling, "arch_loss": arch_loss,
+                "resolution_choice": resolution_choice}  # fmt: skip
     jobs = JobOptions(ray, ray_address, gpus=gpus_per_job)
     request = SearchRequest(space, device_name, target, preset, method, steps, seed,
                             split_options(task_options), settings,

@@ -15,6 +15,7 @@ WIDTH_SAMPLING = ("hard", "soft")
 WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
 SANDWICH_PATHS = 4  # the largest child, the smallest, and two uniform draws
 ARCH_LOSSES = ("selection", "training")
+RESOLUTION_CHOICES = ("policy", "held-out")
 METHODS = ("differentiable", "random")
 
 
@@ -56,6 +57,10 @@ class SearchConfig:
     # loss the weights train on (which may weigh terms the evaluation does not), which searches
     # used before the setting existed
     arch_loss: str = field(default="selection", metadata={BEFORE: "training"})
+    # how the end of the search picks each view's resolution: "policy", its most likely one (then fitted onto the
+    # target); "held-out", one architecture per resolution (derive.proposals_per_resolution), each scored as a
+    # sub-network of the supernet on the held-out split by ``arch_loss``, the lowest kept
+    resolution_choice: str = "policy"
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
@@ -69,6 +74,7 @@ class SearchConfig:
             ("weight_sampling", WEIGHT_SAMPLING),
             ("latency_step", LATENCY_STEPS),
             ("arch_loss", ARCH_LOSSES),
+            ("resolution_choice", RESOLUTION_CHOICES),
         ):
             if getattr(self, name) not in choices:
                 raise HwnasError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}")

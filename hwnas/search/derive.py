@@ -30,6 +30,28 @@ def fit_to_target(
     max_changes: int = 100,
 ) -> Architecture:
     """The supernet's argmax architecture, moved onto the target at the least cost in log-probability."""
+    return fit_architecture(net.derive(), net.preset, table, target_ms, preferences(net), tolerance, max_changes)
+
+
+def proposals_per_resolution(
+    net: Supernet, table: LatencyTable, target_ms: float, tolerance: float = TOLERANCE
+) -> list[Architecture]:
+    """``fit_to_target``'s architecture, and for each view each of its other resolutions: the argmax with that
+    one resolution changed, fitted onto the target with the resolution held. A caller picks among them by the
+    task (the policy's own choice of resolution is the search's weakest: REINFORCE on one noisy loss a step)."""
+    logp, res_logp = preferences(net)
+    found = {}
+    for arch in [fit_to_target(net, table, target_ms, tolerance)] + [
+        fit_architecture(replace(net.derive(), resolutions={**net.derive().resolutions, view: size}), net.preset,
+                         table, target_ms, (logp, {**res_logp, view: {size: 0.0}}), tolerance)
+        for view, options in res_logp.items() for size in options
+    ]:  # fmt: skip
+        found.setdefault(arch.to_json(), arch)
+    return list(found.values())
+
+
+def preferences(net: Supernet) -> Preferences:
+    """The supernet's log-probability of every choice."""
     logp = {}  # (branch index, layer index) -> ({op: log p}, {width: log p})
     for bi, branch in enumerate(net.branches):
         for li, layer in enumerate(branch.layers):
@@ -40,7 +62,7 @@ def fit_to_target(
         v: dict(zip(net.preset.resolutions[v], F.log_softmax(p.theta.detach(), 0).tolist(), strict=True))
         for v, p in net.policies.items()
     }
-    return fit_architecture(net.derive(), net.preset, table, target_ms, (logp, res_logp), tolerance, max_changes)
+    return logp, res_logp
 
 
 def random_preferences(preset: SpacePreset, rng: random.Random) -> Preferences:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import RETIRED, SANDWICH_PATHS, SearchConfig, temperature
-from hwnas.search.derive import fit_to_target
+from hwnas.search.derive import fit_to_target, proposals_per_resolution
 from hwnas.search.latency import LatencyModel
 from hwnas.search.optim import SharedScaleAdam
 from hwnas.search.supernet import Sampling, Supernet
@@ -36,6 +36,7 @@ class SearchResult:
     history: list[dict[str, float]]
     wall_s: float
     argmax_predicted_ms: float | None = None  # the plain argmax architecture, before fit_to_target
+    proposals: list[dict[str, Any]] | None = None  # with resolution_choice "held-out": each one's held-out score
 
 
 def split_pool(task: Task, seed: int, share: float = 0.8) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
@@ -164,9 +165,43 @@ def search(
     bar.close()
     check_in_sync([*arch_params, *net.weight_parameters()], "architecture parameters and weights")
     argmax_ms = table.predict_ms(net.derive().op_specs(preset))
-    arch = fit_to_target(net, table, config.target.milliseconds)
+    proposals = None
+    if config.resolution_choice == "held-out":
+        candidates = proposals_per_resolution(net, table, config.target.milliseconds)
+        scores = sub_network_scores(net, task, candidates, arch_split, config.arch_loss)
+        arch = candidates[scores.index(min(scores))]
+        proposals = [{"resolutions": a.resolutions, "predicted_ms": table.predict_ms(a.op_specs(preset)),
+                      "held_out": s} for a, s in zip(candidates, scores, strict=True)]  # fmt: skip
+    else:
+        arch = fit_to_target(net, table, config.target.milliseconds)
     predicted = table.predict_ms(arch.op_specs(preset))
-    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms)
+    return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms, proposals)
+
+
+@torch.no_grad()
+def sub_network_scores(
+    net: Supernet, task: Task, archs: list[Architecture], pool: torch.Tensor, arch_loss: str, chunk: int = 256
+) -> list[float]:
+    """Each architecture's held-out score (lower is better) as the sub-network of the supernet it is, on
+    ``pool``; the supernet is left as it was (its choices, and the running statistics a pass in training mode
+    moves)."""
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    sampling, current = net.sampling, {v: p.current for v, p in net.policies.items()}
+    score = arch_score(task, arch_loss)
+    scores = []
+    try:
+        for arch in archs:
+            net.select(arch)
+            net.sampling = Sampling(ops="hard", hard_width=True)
+            parts = [score(net(batch["views"]), batch) for batch in
+                     (_to(task.batch(idx), next(net.parameters()).device) for idx in pool.split(chunk))]  # fmt: skip
+            scores.append(sum(parts) / len(parts))
+    finally:
+        net.load_state_dict(saved)
+        net.sampling = sampling
+        for v, p in net.policies.items():
+            p.current = current[v]
+    return scores
 
 
 def bind_search_config(
@@ -217,5 +252,8 @@ def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> 
 
 def _batch(task: Task, pool: torch.Tensor, size: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
     """This process's slice of a global batch that every process draws alike."""
-    idx = shard(pool[torch.randint(len(pool), (size,), generator=g)], current_world())
-    return {k: v.to(device) for k, v in task.batch(idx).items()}
+    return _to(task.batch(shard(pool[torch.randint(len(pool), (size,), generator=g)], current_world())), device)
+
+
+def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}

@@ -45,6 +45,7 @@ def write_report(
         "config": config.record(),
         "wall_s": result.wall_s,
         "history": result.history,
+        **({"proposals": result.proposals} if result.proposals is not None else {}),
     }
     if result.history:
         final = {"final design, predicted": result.predicted_ms}
