@@ -40,11 +40,13 @@ def proposals_per_resolution(
     one resolution changed, fitted onto the target with the resolution held. A caller picks among them by the
     task (the policy's own choice of resolution is the search's weakest: REINFORCE on one noisy loss a step)."""
     logp, res_logp = preferences(net)
+    argmax = net.derive()
     found = {}
     for arch in [fit_to_target(net, table, target_ms, tolerance)] + [
-        fit_architecture(replace(net.derive(), resolutions={**net.derive().resolutions, view: size}), net.preset,
-                         table, target_ms, (logp, {**res_logp, view: {size: 0.0}}), tolerance)
-        for view, options in res_logp.items() for size in options
+        fit_architecture(replace(argmax, resolutions={**argmax.resolutions, view: size}), net.preset, table, target_ms,
+                         (logp, {**res_logp, view: {size: 0.0}}), tolerance)  # the view held at this size
+        for view, sizes in res_logp.items()
+        for size in sizes
     ]:  # fmt: skip
         found.setdefault(arch.to_json(), arch)
     return list(found.values())
