@@ -2,8 +2,8 @@
 random search at equal budget, at latency targets inside a ground truth's range (quantiles of its sample),
 several seeds each; every result trained stand-alone as the ground truth's architectures were; prints per
 target each method's regret against the best known architecture within the target (mean ± std over seeds),
-how far its measured latency lands from the target, and the paired difference with its sign-flip p; then how
-each differentiable search's supernet orders the ground truth's architectures (Kendall's tau against stand-alone).
+how far its measured latency lands from the target, and the paired difference with its sign-flip p; with
+--rank, how each differentiable search's supernet orders the ground truth's architectures (Kendall's tau).
 Resumable: one result file per (target, method, seed) under <truth>/comparison.
 
     python benchmarks/ground_truth.py --space mnist1d --preset small        # the ground truth first
@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--borrow", type=Path, default=None,
                         help="a comparison folder whose rows stand in for the methods not run here (a variant of the "
                              "differentiable search against the random search already run)")  # fmt: skip
+    parser.add_argument("--rank", action="store_true",
+                        help="also how each differentiable search's supernet ranks the ground truth (Kendall's tau; "
+                             "about a minute a supernet, kept under <out>/rankings)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=Path(".hwnas"))
     parser.add_argument("--lut-dir", type=Path, default=Path("lut"))
     args = parser.parse_args()
@@ -44,8 +47,9 @@ def main() -> None:
     )  # fmt: skip
     for line in summary(compare_searchers(request)):
         print(line)
-    for line in ranking_summary(rank_searches(request)):  # how the differentiable searches' supernets rank the sample
-        print(line)
+    if args.rank:
+        for line in ranking_summary(rank_searches(request)):
+            print(line)
 
 
 if __name__ == "__main__":
