@@ -413,6 +413,32 @@ def test_proposals_hold_each_resolution_and_are_scored_as_the_supernets_sub_netw
     assert scores == pytest.approx([held_out_score(net, task, a) for a in proposals[:2]], rel=1e-4)
 
 
+def test_trained_proposals_split_the_budget_and_resume(tiny_lut, tmp_path):
+    """resolution_choice "trained": the supernet takes half the steps, the proposals share the other half (the
+    budget random search gets is the same), the lowest held-out score wins, and a re-run trains nothing again."""
+    from hwnas.search.loop import search
+    from hwnas.workflows.searches import search_task
+
+    table = LatencyTable.load(tiny_lut["table"])
+    target = table.predict_ms(Architecture.sample(TINY, random.Random(0)).op_specs(TINY))
+    config = SearchConfig(LatencyTarget(target), steps=12, warmup=2, batch=4, resolution_choice="trained",
+                          checkpoint_every=2)  # fmt: skip
+    assert config.supernet_steps == 6 and config.weight_passes == 12
+    result = search(TINY, table, search_task(TINY, 0), config, progress=False, run_dir=tmp_path)
+    assert len(result.history) == 6
+    scores = [p["trained"] for p in result.proposals]
+    assert (
+        len(scores) >= 2
+        and result.architecture.resolutions == result.proposals[scores.index(min(scores))]["resolutions"]
+    )
+    folders = sorted((tmp_path / "proposals").iterdir())
+    assert len(folders) == len(scores)
+    written = {f: f.stat().st_mtime_ns for folder in folders for f in folder.rglob("*") if f.is_file()}
+    again = search(TINY, table, search_task(TINY, 0), config, progress=False, run_dir=tmp_path)
+    assert again.architecture == result.architecture and [p["trained"] for p in again.proposals] == scores
+    assert {f: f.stat().st_mtime_ns for f in written} == written  # read back, not trained again
+
+
 def test_gates_compare_the_two_ops_where_hard_sampling_cannot():
     """Op 0 reproduces the target exactly; op 1 outputs half of it. When op 1 runs, hard (GDAS) sampling's op
     gradient only says whether scaling op 1's output up helps — here it does, so it wrongly raises op 1's logit.

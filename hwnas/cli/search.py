@@ -92,7 +92,8 @@ from hwnas.search.target import LatencyTarget
     RESOLUTION_CHOICES,
     "How the search ends on each view's resolution. policy: the most likely one; held-out: one architecture per "
     "resolution, each fitted to the target and scored as a sub-network of the supernet on held-out examples, the "
-    "best kept (docs/search-quality.md).",
+    "best kept; trained: the supernet gets half the steps, and the same proposals each train from scratch for a "
+    "share of the other half and are compared as random search compares its candidates (docs/search-quality.md).",
 )
 @choice_option(
     "--method",

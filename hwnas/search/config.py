@@ -15,7 +15,7 @@ WIDTH_SAMPLING = ("hard", "soft")
 WEIGHT_SAMPLING = ("policy", "uniform", "sandwich")
 SANDWICH_PATHS = 4  # the largest child, the smallest, and two uniform draws
 ARCH_LOSSES = ("selection", "training")
-RESOLUTION_CHOICES = ("policy", "held-out")
+RESOLUTION_CHOICES = ("policy", "held-out", "trained")
 METHODS = ("differentiable", "random")
 
 
@@ -59,7 +59,9 @@ class SearchConfig:
     arch_loss: str = field(default="selection", metadata={BEFORE: "training"})
     # how the end of the search picks each view's resolution: "policy", its most likely one (then fitted onto the
     # target); "held-out", one architecture per resolution (derive.proposals_per_resolution), each scored as a
-    # sub-network of the supernet on the held-out split by ``arch_loss``, the lowest kept
+    # sub-network of the supernet on the held-out split by ``arch_loss``, the lowest kept; "trained", the same
+    # proposals each trained from scratch for an equal share of the second half of the steps (the supernet gets
+    # the first half) and compared as random search compares its candidates
     resolution_choice: str = "policy"
     checkpoint_every: int = 25
 
@@ -86,12 +88,22 @@ class SearchConfig:
         return {**self.target.record(), **settings}
 
     @property
+    def supernet_steps(self) -> int:
+        """The steps the supernet trains: all of them, or the first half where trained proposals take the rest."""
+        return supernet_steps(self.steps, self.resolution_choice)
+
+    @property
     def weight_passes(self) -> int:
         """Forward/backward passes of the weights over the search: the budget random search gets."""
-        return self.steps * (SANDWICH_PATHS if self.weight_sampling == "sandwich" else 1)
+        paths = SANDWICH_PATHS if self.weight_sampling == "sandwich" else 1
+        return self.supernet_steps * paths + (self.steps - self.supernet_steps)
+
+
+def supernet_steps(steps: int, resolution_choice: str) -> int:
+    return steps // 2 if resolution_choice == "trained" else steps
 
 
 def temperature(step: int, config: SearchConfig) -> float:
-    """Exponential annealing from tau_start to tau_end over the search."""
-    frac = min(step / max(config.steps - 1, 1), 1.0)
+    """Exponential annealing from tau_start to tau_end over the supernet's steps."""
+    frac = min(step / max(config.supernet_steps - 1, 1), 1.0)
     return config.tau_start * (config.tau_end / config.tau_start) ** frac

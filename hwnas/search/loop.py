@@ -11,11 +11,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from hwnas.core.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import RETIRED, SANDWICH_PATHS, SearchConfig, temperature
 from hwnas.search.derive import fit_to_target, proposals_per_resolution
 from hwnas.search.latency import LatencyModel
 from hwnas.search.optim import SharedScaleAdam
+from hwnas.search.selection import CandidateTraining, arch_objective, arch_score
 from hwnas.search.supernet import Sampling, Supernet
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
@@ -68,6 +70,11 @@ def search(
     process samples the same paths and resolutions from the same seeded stream; only rank 0 writes."""
     world = current_world()
     check_divides(config.batch, world)
+    if world.parallel and config.resolution_choice == "trained":
+        raise HwnasError(
+            "resolution_choice 'trained' trains its proposals one after another in one process; run that search "
+            "without torchrun, or choose 'policy' or 'held-out'"
+        )
     torch.manual_seed(config.seed)
     device = torch.device(torch_device)
     net = Supernet(preset).to(device)
@@ -80,7 +87,7 @@ def search(
     weights = Trainer(
         model,
         task,
-        TrainConfig(config.steps, config.batch, config.lr_weights, config.seed, schedule="constant"),
+        TrainConfig(config.supernet_steps, config.batch, config.lr_weights, config.seed, schedule="constant"),
         params=net.weight_parameters(),
     )
     # Two optimisers over the same architecture parameters, each normalising its own gradient: one follows the
@@ -115,8 +122,9 @@ def search(
         g.set_state(state["data_rng"])
         first, history, spent = state["step"], state["history"], state["wall_s"]
     start = time.perf_counter()
-    bar = tqdm(total=config.steps, initial=first, desc="search", unit="step", disable=not progress or not world.is_main)
-    for step in range(first, config.steps):
+    bar = tqdm(total=config.supernet_steps, initial=first, desc="search", unit="step",
+               disable=not progress or not world.is_main)  # fmt: skip
+    for step in range(first, config.supernet_steps):
         tau = temperature(step, config)
         batch = _batch(task, weight_split, config.batch, g, device)
         loss = weights.step(batch, step, weight_paths(net, config, step, tau))
@@ -144,7 +152,8 @@ def search(
         history.append(record)
         bar.update(1)
         done = step + 1
-        if ckpt is not None and world.is_main and (done % config.checkpoint_every == 0 or done == config.steps):
+        last = done == config.supernet_steps
+        if ckpt is not None and world.is_main and (done % config.checkpoint_every == 0 or last):
             save_checkpoint(
                 ckpt,
                 {
@@ -166,16 +175,40 @@ def search(
     check_in_sync([*arch_params, *net.weight_parameters()], "architecture parameters and weights")
     argmax_ms = table.predict_ms(net.derive().op_specs(preset))
     proposals = None
-    if config.resolution_choice == "held-out":
+    if config.resolution_choice == "policy":
+        arch = fit_to_target(net, table, config.target.milliseconds)
+    else:
         candidates = proposals_per_resolution(net, table, config.target.milliseconds)
-        scores = sub_network_scores(net, task, candidates, arch_split, config.arch_loss)
+        if config.resolution_choice == "held-out":
+            scores = sub_network_scores(net, task, candidates, arch_split, config.arch_loss)
+        else:
+            scores = trained_scores(preset, task, config, candidates, (weight_split, arch_split), run_dir, device,
+                                    progress)  # fmt: skip
         arch = candidates[scores.index(min(scores))]
         proposals = [{"resolutions": a.resolutions, "predicted_ms": table.predict_ms(a.op_specs(preset)),
-                      "held_out": s} for a, s in zip(candidates, scores, strict=True)]  # fmt: skip
-    else:
-        arch = fit_to_target(net, table, config.target.milliseconds)
+                      config.resolution_choice: s} for a, s in zip(candidates, scores, strict=True)]  # fmt: skip
     predicted = table.predict_ms(arch.op_specs(preset))
     return SearchResult(arch, predicted, history, spent + time.perf_counter() - start, argmax_ms, proposals)
+
+
+def trained_scores(
+    preset: SpacePreset,
+    task: Task,
+    config: SearchConfig,
+    archs: list[Architecture],
+    splits: tuple[torch.Tensor, torch.Tensor],  # the examples they train on, the held-out ones
+    run_dir: Path | None,
+    device: torch.device,
+    progress: bool,
+) -> list[float]:
+    """Each proposal trained from the task's initial state for an equal share of the steps the supernet left,
+    scored on held-out examples as random search scores its candidates; checkpointed under
+    ``<run_dir>/proposals``."""
+    steps = max((config.steps - config.supernet_steps) // len(archs), 1)
+    train = TrainConfig(steps, config.batch, config.lr_weights, config.seed, config.checkpoint_every, "constant")
+    folder = run_dir / "proposals" if run_dir is not None else None
+    job = CandidateTraining(preset, train, *splits, folder, str(device), progress, config.arch_loss, "proposal")
+    return [job(task, numbered) for numbered in enumerate(archs)]
 
 
 @torch.no_grad()
@@ -213,16 +246,6 @@ def bind_search_config(
                                   getattr(task, "name", ""))  # fmt: skip
     before = {**defaults_of(SearchConfig), **(task.settings_before() if task else {})}
     bind_config(run_dir, settings, SEARCH_CONFIG, before, RETIRED)
-
-
-def arch_objective(task: Task, arch_loss: str) -> Callable[..., torch.Tensor]:
-    """The loss the architecture step descends (``SearchConfig.arch_loss``)."""
-    return task.selection_loss if arch_loss == "selection" else task.loss
-
-
-def arch_score(task: Task, arch_loss: str) -> Callable[..., float]:
-    """Its held-out form, by which random search keeps a candidate."""
-    return task.selection_score if arch_loss == "selection" else task.score
 
 
 def weight_paths(net: Supernet, config: SearchConfig, step: int, tau: float) -> list[Callable[[], None]]:

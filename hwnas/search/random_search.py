@@ -8,26 +8,23 @@ every candidate trains in its own checkpointed folder, so a killed random search
 
 from __future__ import annotations
 
-import copy
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from hwnas.core.errors import HwnasError
 from hwnas.core.jobs import IN_PROCESS, JobOptions, map_jobs
 from hwnas.lut.table import LatencyTable
 from hwnas.search.config import SearchConfig
 from hwnas.search.derive import fit_architecture, random_preferences
-from hwnas.search.loop import SearchResult, arch_score, bind_search_config, split_pool
+from hwnas.search.loop import SearchResult, bind_search_config, split_pool
+from hwnas.search.selection import CandidateTraining
 from hwnas.search.target import TOLERANCE
 from hwnas.space.architecture import Architecture
 from hwnas.space.declared import SpacePreset
 from hwnas.train.objective import Task
-from hwnas.train.trainer import TrainConfig, fit
+from hwnas.train.trainer import TrainConfig
 
 
 def feasible_architectures(
@@ -89,8 +86,9 @@ def random_search(
         steps_each, config.batch, config.lr_weights, config.seed, config.checkpoint_every, schedule="constant"
     )
     fit_split, held_out, _ = split_pool(task, config.seed)
-    candidate = _Candidate(
-        preset, train_config, fit_split, held_out, run_dir, torch_device, progress and not jobs.ray, config.arch_loss
+    folder = run_dir / "candidates" if run_dir is not None else None
+    candidate = CandidateTraining(
+        preset, train_config, fit_split, held_out, folder, torch_device, progress and not jobs.ray, config.arch_loss
     )
     scores = map_jobs(candidate, list(enumerate(archs)), jobs, shared=[task], desc="candidates", progress=progress)
     history, best = [], None
@@ -101,33 +99,3 @@ def random_search(
             best = (score, arch, predicted)
     assert best is not None
     return SearchResult(best[1], best[2], history, time.perf_counter() - start)
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """Trains one candidate from the task's initial state and returns its held-out loss (a job: it may run in
-    another process, on a copy of the task)."""
-
-    preset: SpacePreset
-    train: TrainConfig
-    fit_split: torch.Tensor  # example indices
-    held_out: torch.Tensor
-    run_dir: Path | None
-    torch_device: str
-    progress: bool
-    arch_loss: str  # SearchConfig.arch_loss: the score that ranks the candidates
-
-    def __call__(self, task: Task, numbered: tuple[int, Architecture]) -> float:
-        i, arch = numbered
-        initial = copy.deepcopy(task.state_dict())
-        try:
-            torch.manual_seed(self.train.seed)
-            net = task.network(arch, self.preset)
-            folder = self.run_dir / "candidates" / str(i) if self.run_dir is not None else None
-            fit(net, task, self.train, folder, self.fit_split, self.progress, self.torch_device, label=f"candidate {i}")
-            examples = task.batch(self.held_out[: 4 * self.train.batch])
-            with torch.no_grad():
-                batch = {k: v.to(self.torch_device) for k, v in examples.items()}
-                return float(arch_score(task, self.arch_loss)(net(batch["views"]), batch))
-        finally:
-            task.load_state_dict(initial)  # the next candidate starts from the same loss state

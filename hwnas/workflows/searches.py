@@ -17,7 +17,7 @@ from hwnas.deploy.endtoend import check_at_host_speed, measure_encoder
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.backends.base import Backend
 from hwnas.measure.devices import DevicePreset
-from hwnas.search.config import METHODS, SearchConfig
+from hwnas.search.config import METHODS, SearchConfig, supernet_steps
 from hwnas.search.extremes import extreme_architecture, latency_range
 from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, arch_score, bind_search_config, search
 from hwnas.search.random_search import random_search
@@ -103,9 +103,10 @@ def default_search_dir(request: SearchRequest) -> Path:
 
 def search_config(task: Task, target: LatencyTarget, steps: int | None = None, **settings: Any) -> SearchConfig:
     """The task's batch, weight learning rate and default steps, and the search ``settings``; architecture steps
-    start after the first fifth. (The task's own settings are bound beside the config, not part of it.)"""
+    start after the first fifth of the supernet's steps. (The task's own settings are bound beside the config,
+    not part of it.)"""
     steps = steps or task.search_steps
-    warmup = max(1, steps // 5)
+    warmup = max(1, supernet_steps(steps, settings.get("resolution_choice", SearchConfig.resolution_choice)) // 5)
     return SearchConfig(target, steps, warmup, task.batch_size, **{"lr_weights": task.learning_rate, **settings})
 
 
