@@ -38,7 +38,7 @@ class SearchResult:
     history: list[dict[str, float]]
     wall_s: float
     argmax_predicted_ms: float | None = None  # the plain argmax architecture, before fit_to_target
-    proposals: list[dict[str, Any]] | None = None  # with resolution_choice "held-out": each one's held-out score
+    proposals: list[dict[str, Any]] | None = None  # unless resolution_choice is "policy": each one and its score
 
 
 def split_pool(task: Task, seed: int, share: float = 0.8) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:

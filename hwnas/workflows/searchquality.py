@@ -18,8 +18,7 @@ from typing import Any
 from hwnas.core.errors import HwnasError
 from hwnas.core.files import write_json
 from hwnas.lut.fidelity import kendall
-from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG
-from hwnas.search.supernet import Sampling
+from hwnas.search.loop import SEARCH_CHECKPOINT, SEARCH_CONFIG, sub_network_scores
 from hwnas.search.target import TOLERANCE, LatencyTarget
 from hwnas.space import get_preset
 from hwnas.space.architecture import Architecture
@@ -34,7 +33,7 @@ from hwnas.workflows.groundtruth import (
     TrainingJob,
     arch_key,
 )
-from hwnas.workflows.searches import SearchRequest, held_out_score, load_supernet, run_search, search_task
+from hwnas.workflows.searches import SearchRequest, load_supernet, run_search, search_task
 
 RESULTS, RANKINGS = "results", "rankings"
 
@@ -144,10 +143,10 @@ def supernet_ranking(truth_dir: Path, search_dir: Path) -> dict[str, Any]:
     config = read_json(Path(search_dir) / SEARCH_CONFIG)
     space = get_preset(gt.space, gt.preset)
     net = load_supernet(Path(search_dir), space)
-    net.sampling = Sampling(ops="hard")  # after select() the same sub-network, without running every op
     task = search_task(space, config["seed"], dict(gt.task_options))
     archs = {k: Architecture.from_json(text) for k, text in truth.architectures.items()}
-    supernet = {k: -held_out_score(net, task, a, config.get("arch_loss", "selection")) for k, a in archs.items()}
+    scores = sub_network_scores(net, task, list(archs.values()), task.test_pool(), config.get("arch_loss", "selection"))
+    supernet = {k: -score for k, score in zip(archs, scores, strict=True)}
     groups: dict[str, list[str]] = {}
     for k, a in archs.items():
         groups.setdefault(",".join(str(a.resolutions[v]) for v in sorted(a.resolutions)), []).append(k)
