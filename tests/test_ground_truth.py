@@ -59,7 +59,7 @@ def test_trainings_resume_without_doubling_and_the_folder_keeps_its_settings(dig
     truth = GroundTruth.read(path)
     assert len(truth.scores) == 3 and all(len(s) == 2 for s in truth.scores.values())
     lines = criteria(truth, bins=1)
-    assert lines[0].startswith("3 architectures, 6 trainings") and "x noise" in lines[1]
+    assert lines[0].startswith("3 architectures, 6 trainings") and "spread" in lines[1]
     with pytest.raises(HwnasError, match="other settings"):
         build_ground_truth(GroundTruthRequest(**{**request.__dict__, "steps": 4}), progress=False)
 
@@ -70,6 +70,9 @@ def test_the_noise_is_the_pooled_spread_of_an_architectures_trainings():
     assert truth.best_within(1.0, 0.03) == ("a", pytest.approx(0.6))
     assert truth.best_within(2.0, 0.03) == ("b", pytest.approx(0.8))
     assert truth.best_within(0.5, 0.03) is None
+    agree = GroundTruth({"a": 1.0, "b": 2.0}, {"a": [0.5, 0.5], "b": [0.8, 0.8]}, {"a": "", "b": ""})
+    assert criteria(agree, bins=1)[1].endswith("spread 0.3000 = no noise to compare with (trainings agree)")
+    assert criteria(truth, bins=1)[1].endswith(f"spread 0.2000 = {0.2 / truth.noise():.1f}x noise")
 
 
 def test_searchers_are_scored_against_the_ground_truth_and_resume(digits_lut, tmp_path):

@@ -207,9 +207,9 @@ def criteria(truth: GroundTruth, bins: int = 8) -> list[str]:
             continue
         scores = [truth.mean(k) for k in part]
         spread = max(scores) - min(scores)
+        ratio = f"{spread / noise:.1f}x noise" if noise > 0 else "no noise to compare with (trainings agree)"
         lines.append(
             f"  {truth.predicted_ms[part[0]]:.4f}-{truth.predicted_ms[part[-1]]:.4f} ms: n={len(part)} score "
-            f"{min(scores):.4f}..{max(scores):.4f} (mean {statistics.fmean(scores):.4f}), spread "
-            f"{spread:.4f} = {spread / noise:.1f}x noise"
+            f"{min(scores):.4f}..{max(scores):.4f} (mean {statistics.fmean(scores):.4f}), spread {spread:.4f} = {ratio}"
         )
     return lines
